@@ -1,0 +1,132 @@
+"""Play one ALFWorld game through TextWorld: reset/step, both grammars, ReAct thoughts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import textworld
+from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
+from textworld.envs.pddl import PddlEnv
+
+from a3t.envs.games import load_game_file
+
+WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
+THINK_PREFIX = "think:"
+THINK_REPLY = "OK."
+_PUT = re.compile(r"^(?:put|move) (.+?) (?:in/on|into|in|on|to) (.+)$")
+
+
+def is_thought(action: str) -> bool:
+    return action.strip().lower().startswith(THINK_PREFIX)
+
+
+def grammar_variants(action: str) -> list[str]:
+    """The same placing command in both ALFWorld grammars (0.4 ``move X to Y``; older ``put X in/on Y``)."""
+    action = " ".join(action.strip().split())
+    m = _PUT.match(action)
+    if not m:
+        return [action]
+    obj, rec = m.groups()
+    return [action] + [v for v in (f"move {obj} to {rec}", f"put {obj} in/on {rec}") if v != action]
+
+
+def resolve_command(action: str, admissible: list[str]) -> str:
+    """Map ``action`` onto the admissible command it means, in whichever grammar the game speaks."""
+    for variant in grammar_variants(action):
+        if variant in admissible:
+            return variant
+    return " ".join(action.strip().split())
+
+
+def clean_observation(text: str) -> str:
+    return text.replace(WELCOME, "").strip()
+
+
+@dataclass
+class StepResult:
+    observation: str
+    admissible: list[str] = field(default_factory=list)
+    won: bool = False
+    done: bool = False
+    reward: float = 0.0
+    valid: bool = True  # False when the env did not recognise the action ("Nothing happens.")
+
+
+class GameEnv:
+    """One TextWorld PDDL environment per game file, loaded once and reset cheaply after."""
+
+    def __init__(self, step_limit: int = 50, planner: bool = False):
+        if step_limit < 1:
+            raise ValueError(f"step_limit must be >= 1, got {step_limit}")
+        self.step_limit = step_limit
+        self._infos = textworld.EnvInfos(won=True, admissible_commands=True, policy_commands=planner)
+        self._envs: dict[str, textworld.Environment] = {}
+        self._env = None
+        self.steps = 0
+        self.admissible: list[str] = []
+        self.done = True
+
+    def _load(self, game_file: str, goal: str | None):
+        env = self._envs.get(game_file)
+        if env is None:
+            data = load_game_file(game_file)  # a corrupt file fails here, naming its path
+            if goal and "UNKNOWN GOAL" in data["grammar"]:  # older files: the goal lives in traj_data.json
+                data["grammar"] = data["grammar"].replace("UNKNOWN GOAL", goal)
+            env = AlfredDemangler(PddlEnv(self._infos))
+            env.load(data)
+            self._envs[game_file] = env
+        return env
+
+    def reset(self, game_file: str | Path, goal: str | None = None) -> StepResult:
+        """Start an episode of ``game_file``; ``goal`` fills in files whose grammar says UNKNOWN GOAL."""
+        self._env = self._load(str(game_file), goal)
+        state = self._env.reset()
+        self.steps, self.done = 0, False
+        self.admissible = list(state["admissible_commands"])
+        self.policy = state.get("policy_commands")
+        self.names = {key: info.name for key, info in state["_entity_infos"].items()}
+        return StepResult(clean_observation(state["feedback"]), self.admissible, bool(state["won"]))
+
+    def step(self, action: str) -> StepResult:
+        if self._env is None or self.done:
+            raise RuntimeError("step() called before reset() or after the episode ended")
+        self.steps += 1
+        if is_thought(action):
+            res = StepResult(THINK_REPLY, self.admissible)
+        else:
+            command = resolve_command(action, self.admissible)
+            valid = command in self.admissible
+            state, reward, _ = self._env.step(command)
+            self.admissible = list(state["admissible_commands"])
+            res = StepResult(clean_observation(state["feedback"]), self.admissible, bool(state["won"]), reward=float(reward), valid=valid)
+        res.done = self.done = res.won or self.steps >= self.step_limit
+        return res
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+
+def planner_walkthrough(game_file: str | Path) -> list[str]:
+    """Plan a game that ships no walkthrough (older ALFWorld files) with TextWorld's Fast Downward."""
+    env = GameEnv(planner=True)
+    try:
+        env.reset(game_file)
+        return list(env.policy or [])
+    except KeyError as err:  # TextWorld's planner raises KeyError on unsolvable problems
+        raise RuntimeError(f"{game_file}: planner failed ({err!r})") from err
+    finally:
+        env.close()
+
+
+def replay(env: GameEnv, game_file: str | Path, walkthrough: list[str]) -> bool:
+    """Replay ``walkthrough`` from a reset; True when every command is admissible and it ends in a win."""
+    res = env.reset(game_file)
+    for command in walkthrough:
+        if res.done or command not in res.admissible:
+            return False
+        res = env.step(command)
+    return res.won
