@@ -1,0 +1,114 @@
+"""Play many episodes at once: players choose actions for all live episodes, a BatchEnv steps them.
+
+A player has ``start(slot, game, trajectory, rng)`` and ``act({slot: trajectory}, {slot: admissible})``
+returning ``{slot: (action, source)}``, or ``None`` as the action to end an episode early.
+Episodes join the batch as slots free up; results come back in job order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from tqdm import tqdm
+
+from a3t.envs.batch import BatchEnv
+from a3t.envs.games import Game
+from a3t.trajectory import Step, Trajectory
+
+
+@dataclass(frozen=True)
+class Job:
+    game: Game
+    sample: int = 0
+
+
+class Player(Protocol):
+    def start(self, slot: int, game: Game, traj: Trajectory, rng: random.Random) -> None: ...
+
+    def act(self, trajs: dict[int, Trajectory], admissible: dict[int, list[str]]) -> dict[int, tuple[str | None, str]]: ...
+
+
+def episode_rng(seed: int, task_id: str, sample: int) -> random.Random:
+    return random.Random(f"{seed}/{task_id}/{sample}")
+
+
+def run_episodes(
+    jobs: list[Job],
+    player: Player,
+    env: BatchEnv,
+    slots: int,
+    seed: int,
+    origin: str,
+    round: int = 0,
+    split: str = "train",
+    desc: str = "episodes",
+) -> list[Trajectory]:
+    """Play every job to its end (win, step limit, or the player stopping) and return the trajectories."""
+    results: list[Trajectory | None] = [None] * len(jobs)
+    queue = list(range(len(jobs)))[::-1]
+    live: dict[int, int] = {}  # slot -> job index
+    trajs: dict[int, Trajectory] = {}
+    admissible: dict[int, list[str]] = {}
+    with tqdm(total=len(jobs), desc=desc, unit="ep", mininterval=5) as bar:
+        while queue or live:
+            starting = {}
+            for slot in range(slots):
+                if slot not in live and queue:
+                    live[slot] = queue.pop()
+                    job = jobs[live[slot]]
+                    starting[slot] = (job.game.game_file, job.game.goal)
+            for slot, first in env.reset(starting).items():
+                job = jobs[live[slot]]
+                g = job.game
+                trajs[slot] = Trajectory(g.task_id, g.task_type, g.goal, first.observation, origin=origin, round=round,
+                                         sample=job.sample, split=split)
+                admissible[slot] = first.admissible
+                player.start(slot, g, trajs[slot], episode_rng(seed, g.task_id, job.sample))
+            choices = player.act({s: trajs[s] for s in live}, {s: admissible[s] for s in live})
+            finished = [s for s, (action, _) in choices.items() if action is None]
+            results_now = env.step({s: a for s, (a, _) in choices.items() if a is not None})
+            for slot, res in results_now.items():
+                trajs[slot].steps.append(Step(choices[slot][0], res.observation, choices[slot][1]))
+                admissible[slot] = res.admissible
+                if res.done:
+                    trajs[slot].won = res.won
+                    finished.append(slot)
+            for slot in finished:
+                results[live.pop(slot)] = trajs.pop(slot)
+                bar.update(1)
+    return results  # type: ignore[return-value]
+
+
+class ScriptPlayer:
+    """A player made of one generator per episode (``make(game, first_observation, rng)``).
+
+    ``astray`` is the share of episodes that, from a random step on, pick random admissible actions.
+    """
+
+    def __init__(self, make: Callable[[Game, str, random.Random], Iterator[str]], source: str, astray: float = 0.0):
+        self.make, self.source, self.astray = make, source, astray
+        self._gens: dict[int, Iterator[str]] = {}
+        self._astray_at: dict[int, int] = {}
+        self._rng: dict[int, random.Random] = {}
+
+    def start(self, slot, game, traj, rng):
+        self._rng[slot] = rng
+        self._astray_at[slot] = rng.randint(1, 12) if rng.random() < self.astray else -1
+        self._gens[slot] = self.make(game, traj.initial_observation, rng)
+
+    def act(self, trajs, admissible):
+        out = {}
+        for slot, traj in trajs.items():
+            gen, rng = self._gens[slot], self._rng[slot]
+            if 0 <= self._astray_at[slot] <= len(traj.steps):
+                out[slot] = (rng.choice(admissible[slot]), "sampled")
+                continue
+            try:
+                action = next(gen) if not traj.steps else gen.send(traj.steps[-1].observation)
+            except StopIteration:
+                action = None
+            out[slot] = (action, self.source)
+        return out
