@@ -1,0 +1,20 @@
+# a3t: A3T (ReAct meets ActRe) as a Snakemake workflow. Target: results/round<k>/eval.json.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/default.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/games.smk"
+include: "rules/demos.smk"
+include: "rules/base_model.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        "results/round0/eval.json",

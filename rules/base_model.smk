@@ -1,0 +1,22 @@
+rule base_model:
+    """The embedded default's base model: tokenizer + small Mistral, pre-trained on the pipeline's own text."""
+    input:
+        "results/pretrain/trajectories.jsonl",
+    output:
+        directory("results/base_model"),
+    params:
+        p=config["pretrain"],
+        seed=config["seed"],
+    log:
+        "results/logs/base_model.log",
+    benchmark:
+        "results/benchmarks/base_model.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    shell:
+        "{PY} a3t.base_model --corpus {input} --out {output} --vocab-size {params.p[vocab_size]} "
+        "--hidden {params.p[hidden]} --layers {params.p[layers]} --heads {params.p[heads]} "
+        "--kv-heads {params.p[kv_heads]} --intermediate {params.p[intermediate]} --max-len {params.p[max_len]} "
+        "--block {params.p[block]} --epochs {params.p[epochs]} --lr {params.p[lr]} "
+        "--batch-size {params.p[batch_size]} --seed {params.seed} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,41 @@
+# Config validation, wildcard constraints and input functions (helpers live in src/a3t/, not here).
+import os
+import sys
+
+from snakemake.utils import validate
+
+validate(config, schema="../config/schema.yaml")
+
+SPLITS = ["pretrain", "train", "valid_seen", "valid_unseen"]
+PY = f"{sys.executable} -m"
+
+
+wildcard_constraints:
+    round=r"\d+",
+    split="|".join(SPLITS),
+
+
+def games_manifest(split):
+    return f"results/games/{split}/manifest.csv"
+
+
+def base_model():
+    """The base model the agent is built on: the embedded model this workflow trains, or a configured one."""
+    base = config["model"]["base"]
+    return "results/base_model" if base == "build" else base
+
+
+def base_model_input(wildcards=None):
+    """Input files for rules that load the base model (none for a hub id)."""
+    base = base_model()
+    return [base] if base == "results/base_model" or os.path.exists(base) else []
+
+
+def model_args():
+    m = config["model"]
+    args = f"--base {base_model()} --compute-dtype {m['compute_dtype']}"
+    if m["gguf_file"]:
+        args += f" --gguf-file {m['gguf_file']}"
+    if not m["quantize"]:
+        args += " --no-quantize"
+    return args

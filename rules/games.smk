@@ -1,0 +1,26 @@
+rule games:
+    """One split of ALFWorld games: generated offline, or indexed from real data (games.source)."""
+    output:
+        "results/games/{split}/manifest.csv",
+    params:
+        games=lambda w: {k: v for k, v in config["games"].items() if k != "sizes"},
+        size=lambda w: config["games"]["sizes"][w.split],
+        source=lambda w: (
+            f"--data-dir '{config['games']['data_dir']}'"
+            if config["games"]["source"] == "alfworld"
+            else f"--per-type {config['games']['sizes'][w.split]} --seed {config['games']['seed']} "
+            f"--unseen-floorplans {','.join(map(str, config['games']['unseen_floorplans']))} "
+            f"--distractors {config['games']['distractors']} --max-instances {config['games']['max_instances']} "
+            f"--max-draws {config['games']['max_draws']}"
+        ),
+        types=lambda w: ",".join(config["games"]["task_types"]),
+    log:
+        "results/logs/games/{split}.log",
+    benchmark:
+        "results/benchmarks/games/{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+    shell:
+        "{PY} a3t.games --split {wildcards.split} --out results/games/{wildcards.split} "
+        "--task-types {params.types} {params.source} --workers {threads} > {log} 2>&1"

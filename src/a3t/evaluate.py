@@ -1,0 +1,99 @@
+"""Stage ``evaluate``: the agent (base + adapter) plays every game of each split once (single trial).
+
+    python -m a3t.evaluate --base results/base_model --adapter results/round0/adapter \
+        --games valid_unseen=results/games/valid_unseen/manifest.csv --out results/round0/eval
+
+Writes ``<out>/<split>.jsonl`` (trajectories) and ``<out>/eval.json``: success overall and per task
+type, counts and mean steps, computed from those trajectories (:func:`summarize`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from a3t.agent import LLMPlayer
+from a3t.envs.batch import BatchEnv
+from a3t.envs.games import load_split
+from a3t.io import A3TError, atomic_dir, atomic_write_json, run_cli
+from a3t.manifest import write_manifest
+from a3t.modeling import load_agent
+from a3t.rollout import Job, run_episodes
+from a3t.trajectory import Trajectory, write_trajectories
+
+
+def _stats(trajs: list[Trajectory]) -> dict:
+    won = sum(t.won for t in trajs)
+    return {"n": len(trajs), "won": won, "success": round(won / len(trajs), 4) if trajs else 0.0,
+            "mean_steps": round(sum(len(t.steps) for t in trajs) / len(trajs), 2) if trajs else 0.0}
+
+
+def summarize(trajs: list[Trajectory]) -> dict:
+    """Success overall and per task type, from the trajectories themselves."""
+    by_type: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajs:
+        by_type[t.task_type].append(t)
+    return {**_stats(trajs), "per_type": {k: _stats(v) for k, v in sorted(by_type.items())}}
+
+
+def parse_games(items: list[str]) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        split, sep, path = item.partition("=")
+        if not sep or not split or not path:
+            raise A3TError(f"--games expects SPLIT=MANIFEST, got {item!r}")
+        out[split] = Path(path)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m a3t.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True)
+    p.add_argument("--gguf-file", default="")
+    p.add_argument("--adapter", default="", help="LoRA adapter directory (none: the base alone)")
+    p.add_argument("--games", required=True, nargs="+", help="SPLIT=path/to/manifest.csv")
+    p.add_argument("--out", required=True, type=Path, help="directory for the trajectories, eval.json and manifest")
+    p.add_argument("--summary", type=Path, help="also write eval.json here")
+    p.add_argument("--round", type=int, default=0)
+    p.add_argument("--step-limit", type=int, default=50)
+    p.add_argument("--max-len", type=int, default=1536)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=8, help="episodes generated together")
+    p.add_argument("--workers", type=int, default=2, help="environment worker processes")
+    p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    if args.step_limit < 1:
+        raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
+    torch.set_num_threads(args.threads)
+    splits = {name: load_split(path) for name, path in parse_games(args.games).items()}
+    model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file)
+    player = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, seed=args.seed)
+    result = {"round": args.round, "splits": {}}
+    start = time.perf_counter()
+    with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
+        for name, games in splits.items():
+            trajs = run_episodes([Job(g) for g in games], player, env, args.batch_size, args.seed, origin="eval",
+                                 round=args.round, split=name, desc=f"eval/{name}")
+            write_trajectories(tmp / f"{name}.jsonl", trajs)
+            result["splits"][name] = summarize(trajs)
+        atomic_write_json(tmp / "eval.json", result)
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")}
+        write_manifest(tmp, "evaluate", config, inputs=list(parse_games(args.games).values()),
+                       **{name: r["success"] for name, r in result["splits"].items()})
+    if args.summary:
+        atomic_write_json(args.summary, result)
+    seconds = time.perf_counter() - start
+    print(json.dumps({n: r["success"] for n, r in result["splits"].items()}),
+          f"generated {player.generated_tokens} tokens in {seconds:.0f} s ({player.generated_tokens / seconds:.0f} tok/s)")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,75 @@
+"""Load the base model in 4-bit NF4 (bitsandbytes), attach or load LoRA adapters (peft)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from a3t.io import A3TError
+from a3t.prompts import CHAT_TEMPLATE
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.startswith("results") or Path(name).exists()
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tokenizer(base: str, gguf_file: str | None = None):
+    tok = AutoTokenizer.from_pretrained(base, gguf_file=gguf_file or None)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if not tok.chat_template or "generation" not in tok.chat_template:
+        tok.chat_template = CHAT_TEMPLATE if "<|assistant|>" in tok.get_vocab() else _with_generation(tok)
+    return tok
+
+
+def _with_generation(tok) -> str:
+    """A generic template with generation markers for tokenizers whose own template has none."""
+    return (
+        "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}"
+        "{{ eos_token }}{% endgeneration %}{% else %}[INST] {{ m['content'] }} [/INST]{% endif %}{% endfor %}"
+    )
+
+
+def load_base(base: str, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None):
+    """The base causal LM, 4-bit NF4 without double quantization when ``quantize`` (as QLoRA / the paper)."""
+    if _looks_local(base) and not Path(base).expanduser().exists():
+        raise A3TError(f"model path {base!r} not found")
+    qconfig = None
+    if quantize:
+        qconfig = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=False,
+                                     bnb_4bit_compute_dtype=DTYPES[compute_dtype])
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, quantization_config=qconfig, device_map=device(),
+                                                     dtype=DTYPES[compute_dtype], gguf_file=gguf_file or None)
+    except OSError as err:
+        raise A3TError(f"cannot load model {base!r}: {err}") from err
+    return model
+
+
+def add_lora(model, r: int, alpha: int, dropout: float, targets: list[str], quantized: bool = True):
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def load_agent(base: str, adapter: str | None, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None):
+    """Base (+ adapter, when given) ready for generation, and its tokenizer (left padding)."""
+    model = load_base(base, quantize, compute_dtype, gguf_file)
+    if adapter:
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            raise A3TError(f"adapter {adapter!r} not found (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    tok = load_tokenizer(base, gguf_file)
+    tok.padding_side = "left"
+    return model, tok

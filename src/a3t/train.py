@@ -1,0 +1,161 @@
+"""Stage ``train``: QLoRA on trajectories with binarized rewards (SFT when every reward is +1).
+
+    python -m a3t.train --base results/base_model --data results/round0/teacher/trajectories.jsonl \
+        --out results/round0/adapter
+
+Loss (A3T's policy gradient with binarized rewards): ``-mean_tau s(tau) * nll_tau``, where ``nll_tau``
+is the mean negative log-likelihood of the trajectory's agent tokens (``--include-observations``
+adds the observation tokens, as the paper does) and ``s`` is +1 for successes and the failure weight
+(negative) for failures. A failure's NLL is capped at ``--neg-nll-cap``: once a failed trajectory is
+that unlikely, its gradient stops, so pushing failures down cannot run away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainingArguments
+
+from a3t.io import A3TError, atomic_dir, run_cli
+from a3t.manifest import write_manifest
+from a3t.modeling import add_lora, load_base, load_tokenizer
+from a3t.prompts import keep_recent, trajectory_messages
+from a3t.trajectory import Trajectory, read_trajectories
+
+
+def encode(traj: Trajectory, tok, max_len: int, include_observations: bool = False) -> dict:
+    """Token ids and labels (-100 where no loss) for one trajectory, oldest steps dropped to fit ``max_len``."""
+    msgs = trajectory_messages(traj)
+    lengths = [len(tok(m["content"], add_special_tokens=False)["input_ids"]) + 2 for m in msgs]
+    msgs = keep_recent(msgs, lengths, max_len - 2)
+    enc = tok.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    ids = list(enc["input_ids"])[:max_len]
+    mask = list(enc["assistant_masks"])[:max_len]
+    if include_observations:  # every token after the opening observation
+        first = mask.index(1) if 1 in mask else len(mask)
+        mask = [0] * first + [1] * (len(mask) - first)
+    labels = [i if m else -100 for i, m in zip(ids, mask)]
+    return {"input_ids": ids, "labels": labels}
+
+
+class TrajectoryData(torch.utils.data.Dataset):
+    def __init__(self, trajs: list[Trajectory], weights: list[float], tok, max_len: int, include_observations: bool):
+        self.items = [{**encode(t, tok, max_len, include_observations), "weight": w} for t, w in zip(trajs, weights)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def collate(pad_id: int):
+    def fn(batch: list[dict]) -> dict:
+        n = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), n), pad_id)
+        labels = torch.full((len(batch), n), -100)
+        attn = torch.zeros((len(batch), n), dtype=torch.long)
+        for k, b in enumerate(batch):
+            ids[k, : len(b["input_ids"])] = torch.tensor(b["input_ids"])
+            labels[k, : len(b["labels"])] = torch.tensor(b["labels"])
+            attn[k, : len(b["input_ids"])] = 1
+        return {"input_ids": ids, "attention_mask": attn, "labels": labels,
+                "weight": torch.tensor([float(b["weight"]) for b in batch])}
+
+    return fn
+
+
+def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean NLL per sequence over its labelled tokens. logits (B, T, V), labels (B, T) -> (B,)."""
+    tgt = labels[:, 1:]
+    tok_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), tgt, ignore_index=-100, reduction="none")
+    mask = (tgt != -100).float()
+    return (tok_nll * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class RewardWeightedTrainer(Trainer):
+    """``Trainer`` whose loss weights each trajectory's NLL by its binarized reward."""
+
+    def __init__(self, *args, neg_nll_cap: float = 5.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.neg_nll_cap = neg_nll_cap
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        weight, labels = inputs.pop("weight"), inputs.pop("labels")
+        outputs = model(**inputs)
+        nll = sequence_nll(outputs.logits, labels)
+        capped = torch.where(weight < 0, nll.clamp(max=self.neg_nll_cap), nll)
+        loss = (weight * capped).mean()
+        return (loss, outputs) if return_outputs else loss
+
+
+def load_data(paths: list[Path], fail_weight: float, success_weight: float = 1.0) -> tuple[list[Trajectory], list[float]]:
+    trajs = [t for p in paths for t in read_trajectories(p)]
+    if not trajs:
+        raise A3TError(f"empty training set: no trajectory in {[str(p) for p in paths]}")
+    return trajs, [success_weight if t.won else fail_weight for t in trajs]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m a3t.train", description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="base model: a local path or a hub id")
+    p.add_argument("--gguf-file", default="")
+    p.add_argument("--data", required=True, nargs="+", type=Path, help="trajectories JSONL (won -> +1, failed -> fail weight)")
+    p.add_argument("--out", required=True, type=Path, help="adapter directory")
+    p.add_argument("--epochs", type=float, default=3)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--optim", default="adamw_torch", help="a transformers optimizer name (paper: paged_adamw_32bit)")
+    p.add_argument("--max-len", type=int, default=1536)
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-alpha", type=int, default=32)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--target-modules", default="q_proj,v_proj")
+    p.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--no-quantize", action="store_true", help="LoRA on the full-precision base (debugging only)")
+    p.add_argument("--fail-weight", type=float, default=-1.0)
+    p.add_argument("--neg-nll-cap", type=float, default=5.0)
+    p.add_argument("--include-observations", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    trajs, weights = load_data(args.data, args.fail_weight)
+    tok = load_tokenizer(args.base, args.gguf_file)
+    data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations)
+    model = load_base(args.base, quantize=not args.no_quantize, compute_dtype=args.compute_dtype, gguf_file=args.gguf_file)
+    model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.target_modules.split(","), not args.no_quantize)
+    with atomic_dir(args.out) as tmp:
+        targs = TrainingArguments(
+            output_dir=str(tmp / "trainer"), per_device_train_batch_size=args.batch_size,
+            gradient_accumulation_steps=args.grad_accum, num_train_epochs=args.epochs, learning_rate=args.lr,
+            optim=args.optim, lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="no",
+            report_to=[], seed=args.seed, data_seed=args.seed, use_cpu=not torch.cuda.is_available(),
+            remove_unused_columns=False, dataloader_num_workers=0,
+            bf16=args.compute_dtype == "bfloat16" and torch.cuda.is_available(),
+        )
+        trainer = RewardWeightedTrainer(model=model, args=targs, train_dataset=data, data_collator=collate(tok.pad_token_id),
+                                        neg_nll_cap=args.neg_nll_cap)
+        result = trainer.train()
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        model.save_pretrained(tmp)
+        (tmp / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "data"}
+        write_manifest(tmp, "train", config, inputs=args.data, trajectories=len(trajs),
+                       positives=sum(w > 0 for w in weights), negatives=sum(w < 0 for w in weights),
+                       tokens=sum(len(x["input_ids"]) for x in data.items),
+                       first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None)
+    print(json.dumps({"trajectories": len(trajs), "final_loss": losses[-1] if losses else None,
+                      "train_seconds": round(result.metrics["train_runtime"], 1)}))
+
+
+if __name__ == "__main__":
+    run_cli(main)
