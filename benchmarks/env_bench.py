@@ -23,7 +23,7 @@ from a3t.games import generate_split
 
 def _episodes(games, rounds: int):
     plans = [g.walkthrough() for g in games]
-    return [(g, p) for _ in range(rounds) for g, p in zip(games, plans)]
+    return [(g, p) for _ in range(rounds) for g, p in zip(games, plans, strict=True)]
 
 
 def one_by_one(episodes) -> float:

@@ -2,9 +2,10 @@
 import os
 import sys
 
-from snakemake.utils import validate
+from a3t.config import canonical, validate_config
 
-validate(config, schema="../config/schema.yaml")
+validate_config(config, schema=workflow.source_path("../config/schema.yaml"))
+config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
 
 SPLITS = ["pretrain", "train", "valid_seen", "valid_unseen"]
 PY = f"{sys.executable} -m"

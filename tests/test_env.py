@@ -71,7 +71,7 @@ def test_both_grammars_on_one_game(games, tmp_path, speak, grammar):
     for command in game.walkthrough():
         offered.update(env.admissible)
         if command.startswith("move "):
-            obj, rec = command[len("move "):].split(" to ")
+            obj, rec = command[len("move ") :].split(" to ")
             command = f"move {obj} to {rec}" if speak == "move" else f"put {obj} in/on {rec}"
             assert any(v in env.admissible for v in grammar_variants(command))
         res = env.step(command)
@@ -94,7 +94,7 @@ def test_batch_env_matches_one_by_one(games, workers):
     chosen = list(games.values())
     plans = [g.walkthrough() for g in chosen]
     seq = []
-    for g, plan in zip(chosen, plans):
+    for g, plan in zip(chosen, plans, strict=True):
         env = GameEnv()
         env.reset(g.game_file)
         seq.append([env.step(c).observation for c in plan])
@@ -130,9 +130,17 @@ def _write_real_layout(root, games, old: bool):
             data["grammar"] = data["grammar"].replace(f"Your task is to: {game.goal}.", "Your task is to: UNKNOWN GOAL.")
         (trial / "game.tw-pddl").write_text(json.dumps(data))
         task = json.loads((Path(game.game_file).parent / "task.json").read_text())
-        traj = {"task_type": game.task_type, "scene": {"floor_plan": f"FloorPlan{game.floorplan}"},
-                "pddl_params": {"object_target": task["object_target"], "parent_target": task["parent_target"],
-                                "toggle_target": task["toggle_target"], "mrecep_target": "", "object_sliced": False}}
+        traj = {
+            "task_type": game.task_type,
+            "scene": {"floor_plan": f"FloorPlan{game.floorplan}"},
+            "pddl_params": {
+                "object_target": task["object_target"],
+                "parent_target": task["parent_target"],
+                "toggle_target": task["toggle_target"],
+                "mrecep_target": "",
+                "object_sliced": False,
+            },
+        }
         (trial / "traj_data.json").write_text(json.dumps(traj))
     return root
 

@@ -29,7 +29,7 @@ class LLMPlayer:
 
     def prompt(self, slot: int, traj: Trajectory) -> str:
         lengths = self._lengths[slot]
-        for step in traj.steps[(len(lengths) - 1) // 2:]:  # message lengths are counted once, as steps arrive
+        for step in traj.steps[(len(lengths) - 1) // 2 :]:  # message lengths are counted once, as steps arrive
             lengths += [self._len(step.action), self._len(step.observation)]
         msgs = keep_recent(messages(traj.initial_observation, traj.steps), lengths, self.max_len - self.max_new_tokens - 2)
         return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
@@ -40,9 +40,14 @@ class LLMPlayer:
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
-        out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id,
-                                  pad_token_id=self.tok.pad_token_id, **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:]
+        out = self.model.generate(
+            **enc,
+            max_new_tokens=self.max_new_tokens,
+            eos_token_id=self.tok.eos_token_id,
+            pad_token_id=self.tok.pad_token_id,
+            **kwargs,
+        )
+        new = out[:, enc["input_ids"].shape[1] :]
         self.generated_tokens += int((new != self.tok.pad_token_id).sum())
         return self.tok.batch_decode(new, skip_special_tokens=True)
 
@@ -52,4 +57,4 @@ class LLMPlayer:
             t = trajs[slots[0]]
             torch.manual_seed(zlib.crc32(f"{self.seed}/{t.task_id}/{t.sample}/{len(t.steps)}".encode()))
         replies = self.generate([self.prompt(s, trajs[s]) for s in slots])
-        return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies)}
+        return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}

@@ -30,11 +30,21 @@ def build_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="<|end|>", pad_token="<pad>",
-                                   chat_template=CHAT_TEMPLATE, model_max_length=4096)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="<|end|>",
+        pad_token="<pad>",
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+    )
 
 
 def corpus_texts(trajs: list[Trajectory], tokenizer=None) -> list[str]:
@@ -64,9 +74,17 @@ def build_model(tokenizer, hidden: int, layers: int, heads: int, kv_heads: int, 
     if hidden % 64 or intermediate % 64:
         raise A3TError("hidden and intermediate sizes must be multiples of 64 (bitsandbytes' CPU 4-bit kernels)")
     config = MistralConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=max_len, sliding_window=None,
-        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_len,
+        sliding_window=None,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     return MistralForCausalLM(config)
@@ -102,9 +120,20 @@ def main(argv: list[str] | None = None) -> None:
     model = build_model(tokenizer, args.hidden, args.layers, args.heads, args.kv_heads, args.intermediate, args.max_len)
     with atomic_dir(args.out) as tmp:
         targs = TrainingArguments(
-            output_dir=str(tmp / "trainer"), per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
-            learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01, logging_steps=10,
-            save_strategy="no", report_to=[], seed=args.seed, use_cpu=True, dataloader_num_workers=0, disable_tqdm=False,
+            output_dir=str(tmp / "trainer"),
+            per_device_train_batch_size=args.batch_size,
+            num_train_epochs=args.epochs,
+            learning_rate=args.lr,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.05,
+            weight_decay=0.01,
+            logging_steps=10,
+            save_strategy="no",
+            report_to=[],
+            seed=args.seed,
+            use_cpu=True,
+            dataloader_num_workers=0,
+            disable_tqdm=False,
         )
         trainer = Trainer(model=model, args=targs, train_dataset=data)
         result = trainer.train()
@@ -114,11 +143,27 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer.save_pretrained(tmp)
         (tmp / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         n_params = sum(p.numel() for p in model.parameters())
-        write_manifest(tmp, "base_model", {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                       inputs=[args.corpus], params=n_params, tokens=len(ids), blocks=len(data),
-                       first_loss=losses[0] if losses else math.nan, final_loss=losses[-1] if losses else math.nan)
-    print(json.dumps({"params": n_params, "tokens": len(ids), "final_loss": losses[-1] if losses else None,
-                      "train_seconds": round(result.metrics["train_runtime"], 1)}))
+        write_manifest(
+            tmp,
+            "base_model",
+            {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            inputs=[args.corpus],
+            params=n_params,
+            tokens=len(ids),
+            blocks=len(data),
+            first_loss=losses[0] if losses else math.nan,
+            final_loss=losses[-1] if losses else math.nan,
+        )
+    print(
+        json.dumps(
+            {
+                "params": n_params,
+                "tokens": len(ids),
+                "final_loss": losses[-1] if losses else None,
+                "train_seconds": round(result.metrics["train_runtime"], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ PLAYERS = ("teacher", "walkthrough", "random")
 
 
 def _walkthrough(game: Game, first: str, rng: random.Random):
-    for command in game.walkthrough():  # a plain loop: send() reaches this generator, not the list
+    for command in game.walkthrough():  # noqa: UP028 - a plain loop: send() must reach this generator, not a list
         yield command
 
 
@@ -42,8 +42,9 @@ class RandomPlayer:
         self._rng[slot] = rng
 
     def act(self, trajs, admissible):
-        return {s: ((self._rng[s].choice(admissible[s]) if len(t.steps) < self.steps else None), "sampled")
-                for s, t in trajs.items()}
+        return {
+            s: ((self._rng[s].choice(admissible[s]) if len(t.steps) < self.steps else None), "sampled") for s, t in trajs.items()
+        }
 
 
 def make_player(name: str, astray: float, random_steps: int) -> ScriptPlayer | RandomPlayer:
@@ -56,8 +57,17 @@ def make_player(name: str, astray: float, random_steps: int) -> ScriptPlayer | R
     raise A3TError(f"unknown player {name!r}; valid players: {', '.join(PLAYERS)}")
 
 
-def play(games: list[Game], players: list[str], seed: int, astray: float = 0.0, step_limit: int = 50,
-         workers: int = 2, slots: int = 8, random_steps: int = 15, split: str = "train") -> list[Trajectory]:
+def play(
+    games: list[Game],
+    players: list[str],
+    seed: int,
+    astray: float = 0.0,
+    step_limit: int = 50,
+    workers: int = 2,
+    slots: int = 8,
+    random_steps: int = 15,
+    split: str = "train",
+) -> list[Trajectory]:
     out: list[Trajectory] = []
     with BatchEnv(workers=workers, step_limit=step_limit) as env:
         for k, name in enumerate(players):
@@ -89,8 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     players = [x for x in args.players.split(",") if x]
     for name in players:
         make_player(name, 0.0, 1)
-    trajs = play(load_split(args.games), players, args.seed, args.astray, args.step_limit, args.workers, args.slots,
-                 args.random_steps, args.split)
+    trajs = play(
+        load_split(args.games),
+        players,
+        args.seed,
+        args.astray,
+        args.step_limit,
+        args.workers,
+        args.slots,
+        args.random_steps,
+        args.split,
+    )
     kept = [t for t in trajs if t.won or args.keep == "all"]
     write_trajectories(args.out, kept)
     by_type = Counter(t.task_type for t in trajs)

@@ -29,8 +29,12 @@ from a3t.trajectory import Trajectory, write_trajectories
 
 def _stats(trajs: list[Trajectory]) -> dict:
     won = sum(t.won for t in trajs)
-    return {"n": len(trajs), "won": won, "success": round(won / len(trajs), 4) if trajs else 0.0,
-            "mean_steps": round(sum(len(t.steps) for t in trajs) / len(trajs), 2) if trajs else 0.0}
+    return {
+        "n": len(trajs),
+        "won": won,
+        "success": round(won / len(trajs), 4) if trajs else 0.0,
+        "mean_steps": round(sum(len(t.steps) for t in trajs) / len(trajs), 2) if trajs else 0.0,
+    }
 
 
 def summarize(trajs: list[Trajectory]) -> dict:
@@ -79,20 +83,34 @@ def main(argv: list[str] | None = None) -> None:
     result = {"round": args.round, "splits": {}}
     start = time.perf_counter()
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
-        for name, games in splits.items():
-            trajs = run_episodes([Job(g) for g in games], player, env, args.batch_size, args.seed, origin="eval",
-                                 round=args.round, split=name, desc=f"eval/{name}")
-            write_trajectories(tmp / f"{name}.jsonl", trajs)
-            result["splits"][name] = summarize(trajs)
+        jobs = [(name, Job(g)) for name, games in splits.items() for g in games]  # one batch over all splits
+        trajs = run_episodes(
+            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin="eval", round=args.round, desc="eval"
+        )
+        for name in splits:
+            mine = [t for (split, _), t in zip(jobs, trajs, strict=True) if split == name]
+            for t in mine:
+                t.split = name
+            write_trajectories(tmp / f"{name}.jsonl", mine)
+            result["splits"][name] = summarize(mine)
         atomic_write_json(tmp / "eval.json", result)
-        config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")}
-        write_manifest(tmp, "evaluate", config, inputs=list(parse_games(args.games).values()),
-                       **{name: r["success"] for name, r in result["splits"].items()})
+        config = {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")
+        }
+        write_manifest(
+            tmp,
+            "evaluate",
+            config,
+            inputs=list(parse_games(args.games).values()),
+            **{name: r["success"] for name, r in result["splits"].items()},
+        )
     if args.summary:
         atomic_write_json(args.summary, result)
     seconds = time.perf_counter() - start
-    print(json.dumps({n: r["success"] for n, r in result["splits"].items()}),
-          f"generated {player.generated_tokens} tokens in {seconds:.0f} s ({player.generated_tokens / seconds:.0f} tok/s)")
+    print(
+        json.dumps({n: r["success"] for n, r in result["splits"].items()}),
+        f"generated {player.generated_tokens} tokens in {seconds:.0f} s ({player.generated_tokens / seconds:.0f} tok/s)",
+    )
 
 
 if __name__ == "__main__":

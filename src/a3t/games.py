@@ -86,7 +86,10 @@ def generate_split(
                             f"split {split!r}: only {len(accepted[task_type])}/{n} solvable {task_type} games in {draw} draws "
                             f"(discarded: {dict(reasons)}); check the floorplans or raise max_draws"
                         )
-                    batch = [(task_type, candidates, seed, split, d, distractors, max_instances) for d in range(draw, draw + max(workers, 1) * 2)]
+                    batch = [
+                        (task_type, candidates, seed, split, d, distractors, max_instances)
+                        for d in range(draw, draw + max(workers, 1) * 2)
+                    ]
                     results = pool.map(_draw, batch) if pool else map(_draw, batch)
                     for _, game, reason in sorted(results, key=lambda r: r[0]):  # accept in draw order: deterministic
                         draw += 1
@@ -112,15 +115,27 @@ def generate_split(
                 (game_dir / "game.tw-pddl").write_text(json.dumps(data, indent=1, sort_keys=True))
                 meta = {**task.__dict__, "split": split, "walkthrough": data["walkthrough"]}
                 (game_dir / "task.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-                rows.append({**_row(task.__dict__), "game_file": f"{task.task_id}/game.tw-pddl", "walkthrough_steps": len(data["walkthrough"])})
+                rows.append(
+                    {
+                        **_row(task.__dict__),
+                        "game_file": f"{task.task_id}/game.tw-pddl",
+                        "walkthrough_steps": len(data["walkthrough"]),
+                    }
+                )
         write_manifest_csv(tmp / "manifest.csv", rows)
         counts = {
             "games": {t: len(v) for t, v in accepted.items()},
             "discarded": {t: discarded[t] for t in sizes},
             "discard_reasons": dict(sorted(reasons.items())),
         }
-        config = {"split": split, "sizes": sizes, "seed": seed, "unseen_floorplans": unseen,
-                  "distractors": distractors, "max_instances": max_instances}
+        config = {
+            "split": split,
+            "sizes": sizes,
+            "seed": seed,
+            "unseen_floorplans": unseen,
+            "distractors": distractors,
+            "max_instances": max_instances,
+        }
         write_manifest(tmp, "games", config, **counts)
     return counts
 
@@ -190,8 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         unseen = [int(x) for x in args.unseen_floorplans.split(",") if x]
         sizes = parse_sizes(args.per_type, task_types)
-        counts = generate_split(args.out, args.split, sizes, args.seed, unseen, args.distractors,
-                                args.max_instances, args.max_draws, args.workers)
+        counts = generate_split(
+            args.out, args.split, sizes, args.seed, unseen, args.distractors, args.max_instances, args.max_draws, args.workers
+        )
     print(dumps(counts))
 
 

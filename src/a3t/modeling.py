@@ -45,11 +45,16 @@ def load_base(base: str, quantize: bool = True, compute_dtype: str = "float32", 
         raise A3TError(f"model path {base!r} not found")
     qconfig = None
     if quantize:
-        qconfig = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=False,
-                                     bnb_4bit_compute_dtype=DTYPES[compute_dtype])
+        qconfig = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=False,
+            bnb_4bit_compute_dtype=DTYPES[compute_dtype],
+        )
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, quantization_config=qconfig, device_map=device(),
-                                                     dtype=DTYPES[compute_dtype], gguf_file=gguf_file or None)
+        model = AutoModelForCausalLM.from_pretrained(
+            base, quantization_config=qconfig, device_map=device(), dtype=DTYPES[compute_dtype], gguf_file=gguf_file or None
+        )
     except OSError as err:
         raise A3TError(f"cannot load model {base!r}: {err}") from err
     return model
@@ -62,7 +67,9 @@ def add_lora(model, r: int, alpha: int, dropout: float, targets: list[str], quan
     return get_peft_model(model, config)
 
 
-def load_agent(base: str, adapter: str | None, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None):
+def load_agent(
+    base: str, adapter: str | None, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None
+):
     """Base (+ adapter, when given) ready for generation, and its tokenizer (left padding)."""
     model = load_base(base, quantize, compute_dtype, gguf_file)
     if adapter:

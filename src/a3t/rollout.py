@@ -63,8 +63,9 @@ def run_episodes(
             for slot, first in env.reset(starting).items():
                 job = jobs[live[slot]]
                 g = job.game
-                trajs[slot] = Trajectory(g.task_id, g.task_type, g.goal, first.observation, origin=origin, round=round,
-                                         sample=job.sample, split=split)
+                trajs[slot] = Trajectory(
+                    g.task_id, g.task_type, g.goal, first.observation, origin=origin, round=round, sample=job.sample, split=split
+                )
                 admissible[slot] = first.admissible
                 player.start(slot, g, trajs[slot], episode_rng(seed, g.task_id, job.sample))
             choices = player.act({s: trajs[s] for s in live}, {s: admissible[s] for s in live})

@@ -22,10 +22,37 @@ VERB = {"SinkBasin": "clean", "Microwave": "heat", "Fridge": "cool"}
 _SEEN = re.compile(r"(?:On the|In it|In the) ?([a-z ]*\d*),? you see (.*?)\.(?:$|\s)")
 _ITEM = re.compile(r"an? ([a-z]+ \d+)")
 # Where a searcher looks first: roomy surfaces, then storage.
-_ORDER = ["countertop", "diningtable", "coffeetable", "sidetable", "desk", "dresser", "shelf", "tvstand", "cart",
-          "sofa", "armchair", "bed", "ottoman", "fridge", "microwave", "cabinet", "drawer", "safe", "sinkbasin",
-          "bathtubbasin", "toilet", "stoveburner", "coffeemachine", "toaster", "garbagecan", "laundryhamper",
-          "handtowelholder", "towelholder", "toiletpaperhanger"]
+_ORDER = [
+    "countertop",
+    "diningtable",
+    "coffeetable",
+    "sidetable",
+    "desk",
+    "dresser",
+    "shelf",
+    "tvstand",
+    "cart",
+    "sofa",
+    "armchair",
+    "bed",
+    "ottoman",
+    "fridge",
+    "microwave",
+    "cabinet",
+    "drawer",
+    "safe",
+    "sinkbasin",
+    "bathtubbasin",
+    "toilet",
+    "stoveburner",
+    "coffeemachine",
+    "toaster",
+    "garbagecan",
+    "laundryhamper",
+    "handtowelholder",
+    "towelholder",
+    "toiletpaperhanger",
+]
 _LOWER = {t.lower(): t for t in CAN_CONTAIN}
 
 
@@ -71,7 +98,9 @@ def _listing(names: list[str]) -> str:
     kinds: dict[str, list[str]] = {}
     for n in names:
         kinds.setdefault(_kind(n), []).append(n.rsplit(" ", 1)[1])
-    parts = [f"{k} ({'-'.join([v[0], v[-1]]) if len(v) > 1 else v[0]})" if len(v) > 1 else f"{k} {v[0]}" for k, v in kinds.items()]
+    parts = [
+        f"{k} ({'-'.join([v[0], v[-1]]) if len(v) > 1 else v[0]})" if len(v) > 1 else f"{k} {v[0]}" for k, v in kinds.items()
+    ]
     return ", ".join(parts[:-1]) + (", and " if len(parts) > 1 else "") + parts[-1] if parts else "nowhere"
 
 
@@ -110,8 +139,10 @@ def teacher(task_type: str, goal: str, first_observation: str) -> Policy:
                 yield from go(where)
                 return hit[0], where
         places = [r for r in _ranked(rooms, kinds) if r not in seen]
-        yield (f"think: First I need to find a {thing}. A {thing} is more likely to appear in {_listing(places)}. "
-               "I can check one by one.")
+        yield (
+            f"think: First I need to find a {thing}. A {thing} is more likely to appear in {_listing(places)}. "
+            "I can check one by one."
+        )
         for where in places:
             yield from go(where)
             hit = [i for i in seen.get(where, []) if _kind(i) == thing and i not in skip]

@@ -39,13 +39,13 @@ def encode(traj: Trajectory, tok, max_len: int, include_observations: bool = Fal
     if include_observations:  # every token after the opening observation
         first = mask.index(1) if 1 in mask else len(mask)
         mask = [0] * first + [1] * (len(mask) - first)
-    labels = [i if m else -100 for i, m in zip(ids, mask)]
+    labels = [i if m else -100 for i, m in zip(ids, mask, strict=True)]
     return {"input_ids": ids, "labels": labels}
 
 
 class TrajectoryData(torch.utils.data.Dataset):
     def __init__(self, trajs: list[Trajectory], weights: list[float], tok, max_len: int, include_observations: bool):
-        self.items = [{**encode(t, tok, max_len, include_observations), "weight": w} for t, w in zip(trajs, weights)]
+        self.items = [{**encode(t, tok, max_len, include_observations), "weight": w} for t, w in zip(trajs, weights, strict=True)]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -64,8 +64,12 @@ def collate(pad_id: int):
             ids[k, : len(b["input_ids"])] = torch.tensor(b["input_ids"])
             labels[k, : len(b["labels"])] = torch.tensor(b["labels"])
             attn[k, : len(b["input_ids"])] = 1
-        return {"input_ids": ids, "attention_mask": attn, "labels": labels,
-                "weight": torch.tensor([float(b["weight"]) for b in batch])}
+        return {
+            "input_ids": ids,
+            "attention_mask": attn,
+            "labels": labels,
+            "weight": torch.tensor([float(b["weight"]) for b in batch]),
+        }
 
     return fn
 
@@ -78,6 +82,13 @@ def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (tok_nll * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def reward_weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, neg_nll_cap: float) -> torch.Tensor:
+    """``mean(s * nll)``, a failure's NLL capped at ``neg_nll_cap`` (no gradient past it)."""
+    nll = sequence_nll(logits, labels)
+    capped = torch.where(weight < 0, nll.clamp(max=neg_nll_cap), nll)
+    return (weight * capped).mean()
+
+
 class RewardWeightedTrainer(Trainer):
     """``Trainer`` whose loss weights each trajectory's NLL by its binarized reward."""
 
@@ -88,9 +99,7 @@ class RewardWeightedTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weight, labels = inputs.pop("weight"), inputs.pop("labels")
         outputs = model(**inputs)
-        nll = sequence_nll(outputs.logits, labels)
-        capped = torch.where(weight < 0, nll.clamp(max=self.neg_nll_cap), nll)
-        loss = (weight * capped).mean()
+        loss = reward_weighted_loss(outputs.logits, labels, weight, self.neg_nll_cap)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -134,27 +143,53 @@ def main(argv: list[str] | None = None) -> None:
     model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.target_modules.split(","), not args.no_quantize)
     with atomic_dir(args.out) as tmp:
         targs = TrainingArguments(
-            output_dir=str(tmp / "trainer"), per_device_train_batch_size=args.batch_size,
-            gradient_accumulation_steps=args.grad_accum, num_train_epochs=args.epochs, learning_rate=args.lr,
-            optim=args.optim, lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=5, save_strategy="no",
-            report_to=[], seed=args.seed, data_seed=args.seed, use_cpu=not torch.cuda.is_available(),
-            remove_unused_columns=False, dataloader_num_workers=0,
+            output_dir=str(tmp / "trainer"),
+            per_device_train_batch_size=args.batch_size,
+            gradient_accumulation_steps=args.grad_accum,
+            num_train_epochs=args.epochs,
+            learning_rate=args.lr,
+            optim=args.optim,
+            lr_scheduler_type="cosine",
+            logging_steps=5,
+            save_strategy="no",
+            report_to=[],
+            seed=args.seed,
+            data_seed=args.seed,
+            use_cpu=not torch.cuda.is_available(),
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
             bf16=args.compute_dtype == "bfloat16" and torch.cuda.is_available(),
         )
-        trainer = RewardWeightedTrainer(model=model, args=targs, train_dataset=data, data_collator=collate(tok.pad_token_id),
-                                        neg_nll_cap=args.neg_nll_cap)
+        trainer = RewardWeightedTrainer(
+            model=model, args=targs, train_dataset=data, data_collator=collate(tok.pad_token_id), neg_nll_cap=args.neg_nll_cap
+        )
         result = trainer.train()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save_pretrained(tmp)
         (tmp / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "data"}
-        write_manifest(tmp, "train", config, inputs=args.data, trajectories=len(trajs),
-                       positives=sum(w > 0 for w in weights), negatives=sum(w < 0 for w in weights),
-                       tokens=sum(len(x["input_ids"]) for x in data.items),
-                       first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None)
-    print(json.dumps({"trajectories": len(trajs), "final_loss": losses[-1] if losses else None,
-                      "train_seconds": round(result.metrics["train_runtime"], 1)}))
+        write_manifest(
+            tmp,
+            "train",
+            config,
+            inputs=args.data,
+            trajectories=len(trajs),
+            positives=sum(w > 0 for w in weights),
+            negatives=sum(w < 0 for w in weights),
+            tokens=sum(len(x["input_ids"]) for x in data.items),
+            first_loss=losses[0] if losses else None,
+            final_loss=losses[-1] if losses else None,
+        )
+    print(
+        json.dumps(
+            {
+                "trajectories": len(trajs),
+                "final_loss": losses[-1] if losses else None,
+                "train_seconds": round(result.metrics["train_runtime"], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -100,7 +100,9 @@ class GameEnv:
             valid = command in self.admissible
             state, reward, _ = self._env.step(command)
             self.admissible = list(state["admissible_commands"])
-            res = StepResult(clean_observation(state["feedback"]), self.admissible, bool(state["won"]), reward=float(reward), valid=valid)
+            res = StepResult(
+                clean_observation(state["feedback"]), self.admissible, bool(state["won"]), reward=float(reward), valid=valid
+            )
         res.done = self.done = res.won or self.steps >= self.step_limit
         return res
 

@@ -68,8 +68,16 @@ def load_split(manifest: str | Path) -> list[Game]:
     for lineno, row in enumerate(rows, 2):
         try:
             path = Path(row["game_file"])
-            games.append(Game(row["task_id"], row["task_type"], row["goal"], str(path if path.is_absolute() else manifest.parent / path),
-                              int(row["floorplan"] or 0), row["room"]))
+            games.append(
+                Game(
+                    row["task_id"],
+                    row["task_type"],
+                    row["goal"],
+                    str(path if path.is_absolute() else manifest.parent / path),
+                    int(row["floorplan"] or 0),
+                    row["room"],
+                )
+            )
         except (KeyError, ValueError, TypeError) as err:
             raise A3TError(f"{manifest}:{lineno}: malformed row ({err!r})") from err
     return games
@@ -81,8 +89,12 @@ def _goal_of(data: dict, traj: dict) -> str:
         return m.group(1).strip()
     params = traj.get("pddl_params", {})
     template = G.gdict[traj["task_type"]]["templates"][0]
-    return template.format(obj=params.get("object_target", "").lower(), recep=params.get("parent_target", "").lower(),
-                           toggle=params.get("toggle_target", "").lower(), mrecep=params.get("mrecep_target", "").lower())
+    return template.format(
+        obj=params.get("object_target", "").lower(),
+        recep=params.get("parent_target", "").lower(),
+        toggle=params.get("toggle_target", "").lower(),
+        mrecep=params.get("mrecep_target", "").lower(),
+    )
 
 
 def index_alfworld(data_dir: Path, split: str, task_types: list[str]) -> tuple[list[dict], Counter]:
@@ -115,11 +127,17 @@ def index_alfworld(data_dir: Path, split: str, task_types: list[str]) -> tuple[l
                 skipped["unsolvable"] += 1
                 continue
             floor = str(traj.get("scene", {}).get("floor_plan", "0")).removeprefix("FloorPlan")
-            rows.append({
-                "task_id": f"{trial.parent.name}/{trial.name}", "task_type": task_type, "goal": _goal_of(data, traj),
-                "floorplan": int(floor) if floor.isdigit() else 0, "room": "", "game_file": str(game_path.resolve()),
-                "walkthrough_steps": len(data.get("walkthrough") or []),
-            })
+            rows.append(
+                {
+                    "task_id": f"{trial.parent.name}/{trial.name}",
+                    "task_type": task_type,
+                    "goal": _goal_of(data, traj),
+                    "floorplan": int(floor) if floor.isdigit() else 0,
+                    "room": "",
+                    "game_file": str(game_path.resolve()),
+                    "walkthrough_steps": len(data.get("walkthrough") or []),
+                }
+            )
     return rows, skipped
 
 

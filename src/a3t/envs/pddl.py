@@ -59,8 +59,7 @@ def problem_text(state: SceneState, name: str) -> str:
             loc += "|1"
         locs[r.id] = loc
     start = "loc|start|0|0|0"
-    rtype = {r.id: r.type for r in state.receptacles}
-    objs = [f"agent1 - agent"]
+    objs = ["agent1 - agent"]
     objs += [f"{t}Type - otype" for t in OTYPES] + [f"{t}Type - rtype" for t in RTYPES]
     objs += [f"{mangle(r.id)} - receptacle" for r in state.receptacles]
     objs += [f"{mangle(o)} - object" for o, _, _ in state.objects]
@@ -77,7 +76,12 @@ def problem_text(state: SceneState, name: str) -> str:
         init.append(f"(objectAtLocation {o} {mangle(locs[rid])})")
         if otype in PICKUPABLE:
             init.append(f"(pickupable {o})")
-        for pred, cls in (("cleanable", "Cleanable"), ("heatable", "Heatable"), ("coolable", "Coolable"), ("toggleable", "Toggleable")):
+        for pred, cls in (
+            ("cleanable", "Cleanable"),
+            ("heatable", "Heatable"),
+            ("coolable", "Coolable"),
+            ("toggleable", "Toggleable"),
+        ):
             if otype in C.VAL_ACTION_OBJECTS[cls]:
                 init.append(f"({pred} {o})")
     for r in sorted({r.type for r in state.receptacles}):

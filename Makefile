@@ -1,0 +1,28 @@
+# The two commands a fresh machine needs: `make run` (the main job) and `make test` (the tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 8
+TARGET ?= results/round0/eval.json
+
+.PHONY: run test bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/snakemake --cores $(CORES) $(TARGET)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/env_bench.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf results/games results/round* results/pretrain results/base_model results/logs results/benchmarks .snakemake

@@ -1,0 +1,74 @@
+"""The round-0 teacher: reads the goal, acts only on what it has seen, wins, goes astray on request."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from a3t.demos import play
+from a3t.envs.games import load_split
+from a3t.teacher import parse_goal, receptacles_in
+
+
+def test_parse_goal_all_templates():
+    assert parse_goal("pick_clean_then_place_in_recep", "clean some cloth and put it in toilet") == {
+        "obj": "cloth",
+        "recep": "toilet",
+    }
+    assert parse_goal("look_at_obj_in_light", "examine the book with the desklamp.") == {"obj": "book", "toggle": "desklamp"}
+    assert parse_goal("pick_two_obj_and_place", "find two pencil and put them in drawer") == {"obj": "pencil", "recep": "drawer"}
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_goal("pick_and_place_simple", "make me a sandwich")
+
+
+def test_receptacles_in_opening():
+    obs = (
+        "You are in the middle of a room. Looking quickly around you, you see a cabinet 2, a sinkbasin 1, and a toilet 1."
+        "\n\nYour task is to: put a clean cloth in toilet."
+    )
+    assert receptacles_in(obs) == ["cabinet 2", "sinkbasin 1", "toilet 1"]
+
+
+@pytest.fixture(scope="module")
+def teacher_trajs(games_dir):
+    return play(load_split(games_dir / "manifest.csv"), ["teacher"], seed=0, workers=0, slots=6)
+
+
+def test_teacher_wins_every_type_in_react_format(teacher_trajs):
+    assert len(teacher_trajs) == 6 and all(t.won for t in teacher_trajs)
+    for t in teacher_trajs:
+        assert t.steps[0].action.startswith("think: To solve the task")
+        assert all(s.observation == "OK." for s in t.steps if s.is_thought)
+        assert all(s.source == "teacher" for s in t.steps)
+
+
+def test_teacher_acts_only_on_what_it_has_seen(teacher_trajs):
+    """Every object it takes or uses appeared in an earlier observation; it only goes to listed receptacles."""
+    for t in teacher_trajs:
+        listed = set(receptacles_in(t.initial_observation))
+        seen_text = t.initial_observation
+        for step in t.steps:
+            if m := re.match(r"(?:take (\S+ \d+) from|use (\S+ \d+))", step.action):
+                name = m.group(1) or m.group(2)
+                assert re.search(rf"\b{name}\b", seen_text), (t.task_id, step.action)
+            if step.action.startswith("go to "):
+                assert step.action[len("go to ") :] in listed
+            seen_text += "\n" + step.observation
+
+
+def test_teacher_searches_instead_of_walking_straight(teacher_trajs, games_dir):
+    """Over the split, the teacher visits receptacles where the object is not (it cannot know where it is)."""
+    empty_visits = sum(
+        1
+        for t in teacher_trajs
+        for s in t.steps
+        if s.action.startswith("go to ") and f"a {t.task_id.split('-')[1].lower()} " not in s.observation
+    )
+    assert empty_visits > 0
+
+
+def test_astray_episodes_fail_and_are_marked(games_dir):
+    trajs = play(load_split(games_dir / "manifest.csv"), ["teacher"], seed=0, astray=1.0, step_limit=20, workers=0, slots=6)
+    assert all(any(s.source == "sampled" for s in t.steps) for t in trajs)
+    assert sum(t.won for t in trajs) < len(trajs)

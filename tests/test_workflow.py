@@ -1,0 +1,165 @@
+"""The whole DAG on tests/config/tiny.yaml, config errors, and the stage CLIs' bad-input messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from a3t.evaluate import summarize
+from a3t.trajectory import read_trajectories
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "config" / "tiny.yaml"
+
+
+def _workflow_copy(dst: Path) -> Path:
+    for name in ("Snakefile", "rules", "config"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / name)
+    return dst
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=1200
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    wd = _workflow_copy(tmp_path_factory.mktemp("wf"))
+    proc = snakemake(wd, "results/round0/eval.json", "--configfile", str(TINY))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return wd
+
+
+def test_round0_end_to_end(tiny_run):
+    res = tiny_run / "results"
+    result = json.loads((res / "round0" / "eval.json").read_text())
+    assert set(result["splits"]) == {"valid_unseen", "valid_seen"}
+    for split, stats in result["splits"].items():
+        trajs = list(read_trajectories(res / "round0" / "eval" / f"{split}.jsonl"))
+        assert stats == summarize(trajs)  # eval numbers come from the trajectories beside them
+        assert stats["n"] == 2 and set(stats["per_type"]) == {"pick_and_place_simple", "pick_heat_then_place_in_recep"}
+        assert all(t.origin == "eval" and t.split == split for t in trajs)
+    for d in ("games/train", "pretrain", "base_model", "round0/teacher", "round0/adapter", "round0/eval"):
+        manifest = json.loads((res / d / "manifest.json").read_text())
+        assert manifest["code_version"] and manifest["packages"]["torch"].startswith("2.13")
+    assert (res / "logs" / "round0" / "train.log").stat().st_size > 0
+    assert (res / "benchmarks" / "round0" / "evaluate.tsv").is_file()
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    proc = snakemake(tiny_run, "results/round0/eval.json", "--configfile", str(TINY))
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_param_change_reruns_only_downstream(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    config["eval"]["batch_size"] = 3
+    changed = tiny_run / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    proc = snakemake(tiny_run, "-n", "results/round0/eval.json", "--configfile", str(changed))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "evaluate" in out and "train_round0" not in out and "rule games" not in out
+
+
+def test_adapter_reloads_and_generates(tiny_run):
+    from a3t.modeling import load_agent
+
+    model, tok = load_agent(str(tiny_run / "results" / "base_model"), str(tiny_run / "results" / "round0" / "adapter"))
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # trained (LoRA B starts at zero)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "Your task is to: put a apple in fridge."}], tokenize=False, add_generation_prompt=True
+    )
+    enc = tok([prompt], return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**enc, max_new_tokens=5, min_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] == enc["input_ids"].shape[1] + 5
+    assert isinstance(tok.decode(out[0, enc["input_ids"].shape[1] :]), str)
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ("bogus_key: 1\n", "bogus_key"),
+        ("env: {step_limit: fifty}\n", "env.step_limit"),
+        (
+            "games: {source: generated, task_types: [juggling],\n"
+            "        sizes: {pretrain: 1, train: 1, valid_seen: 1, valid_unseen: 1}}\n",
+            "games.task_types.0",
+        ),
+        ("rounds: -1\n", "rounds"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, bad, key):
+    wd = _workflow_copy(tmp_path)
+    (tmp_path / "bad.yaml").write_text(bad)
+    proc = snakemake(wd, "-n", "--configfile", "bad.yaml")
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"config error at {key}" in err
+    assert len(err.splitlines()) < 15  # one clear message, no traceback wall
+    assert not (wd / "results").exists()
+
+
+def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_missing_model_path_is_one_clear_error(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        json.dumps(
+            {
+                "task_id": "t",
+                "task_type": "pick_and_place_simple",
+                "goal": "g",
+                "initial_observation": "o",
+                "steps": [{"action": "look", "observation": "x"}],
+                "won": True,
+            }
+        )
+        + "\n"
+    )
+    proc = _cli("a3t.train", "--base", str(tmp_path / "no_model"), "--data", str(data), "--out", str(tmp_path / "adapter"))
+    assert proc.returncode == 2
+    assert "model path" in proc.stderr and "not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
+    """One optimizer step: a positive trajectory's log-likelihood rises, a negative one's falls."""
+    from a3t.modeling import add_lora, load_base, load_tokenizer
+    from a3t.train import TrajectoryData, collate, reward_weighted_loss, sequence_nll
+
+    base = str(tiny_run / "results" / "base_model")
+    trajs = list(read_trajectories(tiny_run / "results" / "round0" / "teacher" / "trajectories.jsonl"))[:2]
+    assert len(trajs) == 2
+    tok = load_tokenizer(base)
+    torch.manual_seed(0)
+    model = add_lora(load_base(base), r=8, alpha=16, dropout=0.0, targets=["q_proj", "v_proj", "o_proj"])
+    data = TrajectoryData(trajs, [1.0, -1.0], tok, 512, include_observations=False)
+    batch = collate(tok.pad_token_id)([data[0], data[1]])
+    weight, labels = batch.pop("weight"), batch.pop("labels")
+
+    def nll():
+        with torch.no_grad():
+            return sequence_nll(model(**batch).logits, labels)
+
+    before = nll()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    loss = reward_weighted_loss(model(**batch).logits, labels, weight, neg_nll_cap=100.0)
+    loss.backward()
+    opt.step()
+    after = nll()
+    assert after[0] < before[0]  # positive: more likely
+    assert after[1] > before[1]  # negative: less likely
