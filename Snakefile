@@ -11,10 +11,15 @@ include: "rules/common.smk"
 include: "rules/games.smk"
 include: "rules/demos.smk"
 include: "rules/base_model.smk"
+include: "rules/rollout.smk"
+include: "rules/explore.smk"
+include: "rules/filter.smk"
+include: "rules/dataset.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 
 
 rule all:
+    """Every round's evaluation, up to config["rounds"]."""
     input:
-        "results/round0/eval.json",
+        expand("results/round{k}/eval.json", k=range(config["rounds"] + 1)),

@@ -40,3 +40,31 @@ def model_args():
     if not m["quantize"]:
         args += " --no-quantize"
     return args
+
+
+def _previous(wildcards, template):
+    k = int(wildcards.round)
+    if k < 1:
+        raise ValueError("round 0 has no previous round")
+    return template.format(k=k - 1)
+
+
+def previous_adapter(wildcards):
+    return _previous(wildcards, "results/round{k}/adapter")
+
+
+def previous_dataset(wildcards):
+    return _previous(wildcards, "results/round{k}/dataset/trajectories.jsonl")
+
+
+def previous_eval(wildcards):
+    """The round before's eval.json (for the accumulated success); none for round 0."""
+    return [] if int(wildcards.round) == 0 else _previous(wildcards, "results/round{k}/eval.json")
+
+
+def train_flags():
+    t = config["train"]
+    flags = "--include-observations" if t["include_observations"] else ""
+    if config["explore"]["actre"] == "self":  # the agent is its own ActRe: train it on the ActRe view too
+        flags += " --actre"
+    return flags.strip()

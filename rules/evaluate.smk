@@ -4,6 +4,7 @@ rule evaluate:
         adapter="results/round{round}/adapter",
         base=base_model_input,
         games=[games_manifest(s) for s in config["eval"]["splits"]],
+        previous=previous_eval,
     output:
         summary="results/round{round}/eval.json",
         trajectories=directory("results/round{round}/eval"),
@@ -14,6 +15,7 @@ rule evaluate:
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],
         seed=config["seed"],
+        previous=lambda w, input: f"--previous {input.previous}" if input.previous else "",
     log:
         "results/logs/round{round}/evaluate.log",
     benchmark:
@@ -23,6 +25,6 @@ rule evaluate:
         mem_mb=4000,
     shell:
         "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games {params.games} "
-        "--out {output.trajectories} --summary {output.summary} --round {wildcards.round} "
+        "--out {output.trajectories} --summary {output.summary} --round {wildcards.round} {params.previous} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --batch-size {params.e[batch_size]} "
         "--max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} --threads {threads} > {log} 2>&1"

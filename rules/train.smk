@@ -1,26 +1,30 @@
-rule train_round0:
-    """Round 0: QLoRA SFT of the base on the teacher's successful demonstrations."""
+rule train:
+    """QLoRA on round k's dataset: SFT on the teacher's demonstrations in round 0, then binarized-reward
+    policy gradient on the accumulated contrastive dataset (a fresh adapter each round)."""
     input:
-        data="results/round0/teacher/trajectories.jsonl",
+        data="results/round{round}/dataset/trajectories.jsonl",
         base=base_model_input,
     output:
-        directory("results/round0/adapter"),
+        directory("results/round{round}/adapter"),
     params:
         model=model_args(),
         qlora=config["qlora"],
         modules=",".join(config["qlora"]["target_modules"]),
         t=config["train"],
+        epochs=lambda w: config["train"]["epochs_round0"] if int(w.round) == 0 else config["train"]["epochs"],
+        flags=train_flags(),
         seed=config["seed"],
     log:
-        "results/logs/round0/train.log",
+        "results/logs/round{round}/train.log",
     benchmark:
-        "results/benchmarks/round0/train.tsv"
+        "results/benchmarks/round{round}/train.tsv"
     threads: 2
     resources:
         mem_mb=6000,
     shell:
-        "{PY} a3t.train {params.model} --data {input.data} --out {output} --epochs {params.t[epochs_round0]} "
+        "{PY} a3t.train {params.model} --data {input.data} --out {output} --epochs {params.epochs} "
         "--lr {params.t[lr]} --batch-size {params.t[batch_size]} --grad-accum {params.t[grad_accum]} "
         "--optim {params.t[optim]} --max-len {params.t[max_len]} --lora-r {params.qlora[r]} "
         "--lora-alpha {params.qlora[alpha]} --lora-dropout {params.qlora[dropout]} --target-modules {params.modules} "
+        "--fail-weight {params.t[fail_weight]} --neg-nll-cap {params.t[neg_nll_cap]} {params.flags} "
         "--seed {params.seed} --threads {threads} > {log} 2>&1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     wd = _workflow_copy(tmp_path_factory.mktemp("wf"))
-    proc = snakemake(wd, "results/round0/eval.json", "--configfile", str(TINY))
+    proc = snakemake(wd, "results/round2/eval.json", "--configfile", str(TINY))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return wd
 
@@ -46,7 +47,9 @@ def test_round0_end_to_end(tiny_run):
     assert set(result["splits"]) == {"valid_unseen", "valid_seen"}
     for split, stats in result["splits"].items():
         trajs = list(read_trajectories(res / "round0" / "eval" / f"{split}.jsonl"))
+        accumulated = stats.pop("accumulated")
         assert stats == summarize(trajs)  # eval numbers come from the trajectories beside them
+        assert accumulated["solved"] == sorted(t.task_id for t in trajs if t.won)  # round 0: nothing before it
         assert stats["n"] == 2 and set(stats["per_type"]) == {"pick_and_place_simple", "pick_heat_then_place_in_recep"}
         assert all(t.origin == "eval" and t.split == split for t in trajs)
     for d in ("games/train", "pretrain", "base_model", "round0/teacher", "round0/adapter", "round0/eval"):
@@ -56,8 +59,32 @@ def test_round0_end_to_end(tiny_run):
     assert (res / "benchmarks" / "round0" / "evaluate.tsv").is_file()
 
 
+def test_rounds_accumulate(tiny_run):
+    res = tiny_run / "results"
+    keys = []
+    for k in (1, 2):
+        rollouts = list(read_trajectories(res / f"round{k}" / "rollouts" / "train.jsonl"))
+        assert len(rollouts) == 2 and all(t.origin == "rollout" and t.round == k for t in rollouts)
+        explored = list(read_trajectories(res / f"round{k}" / "explore" / "trajectories.jsonl"))
+        failed = {t.task_id for t in rollouts if not t.won}
+        assert {t.task_id for t in explored} == failed and len(explored) == 2 * len(failed)  # samples: 2
+        for t in explored:  # every reason written by ActRe is followed by the sampled action it explains
+            for a, b in zip(t.steps, t.steps[1:], strict=False):
+                if a.source == "actre":
+                    assert a.is_thought and b.source == "sampled"
+        keys.append({t.key() for t in read_trajectories(res / f"round{k}" / "dataset" / "trajectories.jsonl")})
+        manifest = json.loads((res / f"round{k}" / "dataset" / "manifest.json").read_text())
+        assert manifest["counts"]["size"] == len(keys[-1])
+    assert keys[0] <= keys[1]  # round 2's dataset holds round 1's
+    evals = [json.loads((res / f"round{k}" / "eval.json").read_text())["splits"]["valid_unseen"] for k in range(3)]
+    for k, e in enumerate(evals):
+        assert e["accumulated"]["won"] >= e["won"]
+        if k:
+            assert e["accumulated"]["won"] >= evals[k - 1]["accumulated"]["won"]
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
-    proc = snakemake(tiny_run, "results/round0/eval.json", "--configfile", str(TINY))
+    proc = snakemake(tiny_run, "results/round2/eval.json", "--configfile", str(TINY))
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -69,7 +96,8 @@ def test_param_change_reruns_only_downstream(tiny_run):
     proc = snakemake(tiny_run, "-n", "results/round0/eval.json", "--configfile", str(changed))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    assert "evaluate" in out and "train_round0" not in out and "rule games" not in out
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))  # snakemake's job-stats table
+    assert "evaluate" in jobs and "train" not in jobs and "games" not in jobs
 
 
 def test_adapter_reloads_and_generates(tiny_run):

@@ -51,10 +51,13 @@ class LLMPlayer:
         self.generated_tokens += int((new != self.tok.pad_token_id).sum())
         return self.tok.batch_decode(new, skip_special_tokens=True)
 
+    def seed_for(self, traj: Trajectory) -> None:
+        """Seed sampling by what is being decided (not by the batch make-up), so reruns are identical."""
+        if self.temperature > 0:
+            torch.manual_seed(zlib.crc32(f"{self.seed}/{traj.task_id}/{traj.sample}/{len(traj.steps)}".encode()))
+
     def act(self, trajs: dict[int, Trajectory], admissible: dict[int, list[str]]) -> dict[int, tuple[str, str]]:
         slots = sorted(trajs)
-        if self.temperature > 0:  # seeded by what is being decided, so results do not depend on batch make-up
-            t = trajs[slots[0]]
-            torch.manual_seed(zlib.crc32(f"{self.seed}/{t.task_id}/{t.sample}/{len(t.steps)}".encode()))
+        self.seed_for(trajs[slots[0]])
         replies = self.generate([self.prompt(s, trajs[s]) for s in slots])
         return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}

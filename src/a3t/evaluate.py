@@ -4,7 +4,9 @@
         --games valid_unseen=results/games/valid_unseen/manifest.csv --out results/round0/eval
 
 Writes ``<out>/<split>.jsonl`` (trajectories) and ``<out>/eval.json``: success overall and per task
-type, counts and mean steps, computed from those trajectories (:func:`summarize`).
+type, counts and mean steps, computed from those trajectories (:func:`summarize`). With
+``--previous`` (the round before's eval.json) it adds the paper's accumulated success: a task counts
+as solved if any agent of rounds 0..k solved it. The rollout stage runs this module on ``train``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 from a3t.agent import LLMPlayer
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
-from a3t.io import A3TError, atomic_dir, atomic_write_json, run_cli
+from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json, run_cli
 from a3t.manifest import write_manifest
 from a3t.modeling import load_agent
 from a3t.rollout import Job, run_episodes
@@ -45,6 +47,14 @@ def summarize(trajs: list[Trajectory]) -> dict:
     return {**_stats(trajs), "per_type": {k: _stats(v) for k, v in sorted(by_type.items())}}
 
 
+def accumulated(summary: dict, trajs: list[Trajectory], previous: dict | None) -> dict:
+    """Success counting a task as solved if this round or any earlier one solved it."""
+    solved = {t.task_id for t in trajs if t.won} | set((previous or {}).get("accumulated", {}).get("solved", []))
+    solved &= {t.task_id for t in trajs}
+    n = summary["n"]
+    return {"success": round(len(solved) / n, 4) if n else 0.0, "won": len(solved), "solved": sorted(solved)}
+
+
 def parse_games(items: list[str]) -> dict[str, Path]:
     out = {}
     for item in items:
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, type=Path, help="directory for the trajectories, eval.json and manifest")
     p.add_argument("--summary", type=Path, help="also write eval.json here")
     p.add_argument("--round", type=int, default=0)
+    p.add_argument("--previous", type=Path, help="the previous round's eval.json (for the accumulated success)")
+    p.add_argument("--origin", default="eval", choices=("eval", "rollout"), help="recorded in the trajectories")
     p.add_argument("--step-limit", type=int, default=50)
     p.add_argument("--max-len", type=int, default=1536)
     p.add_argument("--max-new-tokens", type=int, default=48)
@@ -78,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
     torch.set_num_threads(args.threads)
     splits = {name: load_split(path) for name, path in parse_games(args.games).items()}
+    previous = read_json(args.previous) if args.previous else {"splits": {}}
     model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file)
     player = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, seed=args.seed)
     result = {"round": args.round, "splits": {}}
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
         jobs = [(name, Job(g)) for name, games in splits.items() for g in games]  # one batch over all splits
         trajs = run_episodes(
-            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin="eval", round=args.round, desc="eval"
+            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin=args.origin, round=args.round, desc="eval"
         )
         for name in splits:
             mine = [t for (split, _), t in zip(jobs, trajs, strict=True) if split == name]
@@ -93,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                 t.split = name
             write_trajectories(tmp / f"{name}.jsonl", mine)
             result["splits"][name] = summarize(mine)
+            result["splits"][name]["accumulated"] = accumulated(result["splits"][name], mine, previous["splits"].get(name))
         atomic_write_json(tmp / "eval.json", result)
         config = {
             k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")

@@ -45,9 +45,14 @@ def run_episodes(
     round: int = 0,
     split: str = "train",
     desc: str = "episodes",
+    stop_after_wins: int = 0,
 ) -> list[Trajectory]:
-    """Play every job to its end (win, step limit, or the player stopping) and return the trajectories."""
+    """Play every job to its end (win, step limit, or the player stopping) and return the trajectories.
+
+    With ``stop_after_wins`` > 0, a job whose task already has that many wins is skipped (left out).
+    """
     results: list[Trajectory | None] = [None] * len(jobs)
+    wins: dict[str, int] = {}
     queue = list(range(len(jobs)))[::-1]
     live: dict[int, int] = {}  # slot -> job index
     trajs: dict[int, Trajectory] = {}
@@ -56,8 +61,12 @@ def run_episodes(
         while queue or live:
             starting = {}
             for slot in range(slots):
-                if slot not in live and queue:
-                    live[slot] = queue.pop()
+                while slot not in live and queue:
+                    k = queue.pop()
+                    if stop_after_wins and wins.get(jobs[k].game.task_id, 0) >= stop_after_wins:
+                        bar.update(1)
+                        continue
+                    live[slot] = k
                     job = jobs[live[slot]]
                     starting[slot] = (job.game.game_file, job.game.goal)
             for slot, first in env.reset(starting).items():
@@ -76,11 +85,12 @@ def run_episodes(
                 admissible[slot] = res.admissible
                 if res.done:
                     trajs[slot].won = res.won
+                    wins[trajs[slot].task_id] = wins.get(trajs[slot].task_id, 0) + res.won
                     finished.append(slot)
             for slot in finished:
                 results[live.pop(slot)] = trajs.pop(slot)
                 bar.update(1)
-    return results  # type: ignore[return-value]
+    return [t for t in results if t is not None]
 
 
 class ScriptPlayer:

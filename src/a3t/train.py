@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
+from a3t.actre import encode_actre, has_reasons
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
 from a3t.modeling import add_lora, load_base, load_tokenizer
@@ -44,8 +45,17 @@ def encode(traj: Trajectory, tok, max_len: int, include_observations: bool = Fal
 
 
 class TrajectoryData(torch.utils.data.Dataset):
-    def __init__(self, trajs: list[Trajectory], weights: list[float], tok, max_len: int, include_observations: bool):
+    """The policy examples (ReAct view, weighted by reward) and, with ``actre``, the ActRe view of the successes."""
+
+    def __init__(
+        self, trajs: list[Trajectory], weights: list[float], tok, max_len: int, include_observations: bool, actre: bool = False
+    ):
         self.items = [{**encode(t, tok, max_len, include_observations), "weight": w} for t, w in zip(trajs, weights, strict=True)]
+        self.actre_items = 0
+        if actre:
+            extra = [{**encode_actre(t, tok, max_len), "weight": 1.0} for t in trajs if t.won and has_reasons(t)]
+            self.items += extra
+            self.actre_items = len(extra)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -131,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fail-weight", type=float, default=-1.0)
     p.add_argument("--neg-nll-cap", type=float, default=5.0)
     p.add_argument("--include-observations", action="store_true")
+    p.add_argument("--actre", action="store_true", help="also train ActRe (action -> reason) on the successes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     trajs, weights = load_data(args.data, args.fail_weight)
     tok = load_tokenizer(args.base, args.gguf_file)
-    data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations)
+    data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations, args.actre)
     model = load_base(args.base, quantize=not args.no_quantize, compute_dtype=args.compute_dtype, gguf_file=args.gguf_file)
     model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.target_modules.split(","), not args.no_quantize)
     with atomic_dir(args.out) as tmp:
@@ -177,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             trajectories=len(trajs),
             positives=sum(w > 0 for w in weights),
             negatives=sum(w < 0 for w in weights),
+            actre_examples=data.actre_items,
             tokens=sum(len(x["input_ids"]) for x in data.items),
             first_loss=losses[0] if losses else None,
             final_loss=losses[-1] if losses else None,

@@ -1,0 +1,35 @@
+rule dataset_round0:
+    """Round 0's dataset: the teacher's successful demonstrations."""
+    input:
+        "results/round0/teacher/trajectories.jsonl",
+    output:
+        "results/round0/dataset/trajectories.jsonl",
+    log:
+        "results/logs/round0/dataset.log",
+    benchmark:
+        "results/benchmarks/round0/dataset.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{PY} a3t.dataset --add {input} --out {output} > {log} 2>&1"
+
+
+rule dataset:
+    """Round k >= 1: the contrastive dataset, round k's kept trajectories added to round k-1's."""
+    input:
+        add="results/round{round}/filtered/trajectories.jsonl",
+        previous=previous_dataset,
+    output:
+        "results/round{round}/dataset/trajectories.jsonl",
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    log:
+        "results/logs/round{round}/dataset.log",
+    benchmark:
+        "results/benchmarks/round{round}/dataset.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{PY} a3t.dataset --add {input.add} --previous {input.previous} --out {output} > {log} 2>&1"

@@ -1,0 +1,31 @@
+rule explore:
+    """Round k >= 1: ActRe-annotated exploration of the training tasks the round-(k-1) agent failed."""
+    input:
+        adapter=previous_adapter,
+        base=base_model_input,
+        rollouts="results/round{round}/rollouts",
+        games=games_manifest("train"),
+    output:
+        "results/round{round}/explore/trajectories.jsonl",
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    params:
+        model=model_args(),
+        x=config["explore"],
+        e=config["eval"],
+        step_limit=config["env"]["step_limit"],
+        max_len=config["train"]["max_len"],
+        seed=config["seed"],
+    log:
+        "results/logs/round{round}/explore.log",
+    benchmark:
+        "results/benchmarks/round{round}/explore.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    shell:
+        "{PY} a3t.explore {params.model} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
+        "--games {input.games} --out {output} --round {wildcards.round} --samples {params.x[samples]} "
+        "--early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} --temperature {params.x[temperature]} "
+        "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
+        "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} > {log} 2>&1"

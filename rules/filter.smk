@@ -1,0 +1,20 @@
+rule filter:
+    """Round k >= 1: keep the successes, and the agent's failures of tasks that have one."""
+    input:
+        rollouts="results/round{round}/rollouts",
+        explore="results/round{round}/explore/trajectories.jsonl",
+        previous=previous_dataset,
+    output:
+        "results/round{round}/filtered/trajectories.jsonl",
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    log:
+        "results/logs/round{round}/filter.log",
+    benchmark:
+        "results/benchmarks/round{round}/filter.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{PY} a3t.filter --rollouts {input.rollouts}/train.jsonl --explore {input.explore} "
+        "--previous {input.previous} --out {output} > {log} 2>&1"

@@ -1,0 +1,28 @@
+rule rollout:
+    """Round k >= 1: the round-(k-1) agent plays every training task once (single trial)."""
+    input:
+        adapter=previous_adapter,
+        base=base_model_input,
+        games=games_manifest("train"),
+    output:
+        directory("results/round{round}/rollouts"),
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    params:
+        model=model_args(),
+        e=config["eval"],
+        step_limit=config["env"]["step_limit"],
+        max_len=config["train"]["max_len"],
+        seed=config["seed"],
+    log:
+        "results/logs/round{round}/rollout.log",
+    benchmark:
+        "results/benchmarks/round{round}/rollout.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    shell:
+        "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games train={input.games} --origin rollout "
+        "--out {output} --round {wildcards.round} --step-limit {params.step_limit} --max-len {params.max_len} "
+        "--batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} "
+        "--threads {threads} > {log} 2>&1"

@@ -1,0 +1,171 @@
+"""Stage ``explore``: ActRe-annotated exploration of the training tasks the agent failed.
+
+    python -m a3t.explore --base results/base_model --adapter results/round0/adapter \
+        --rollouts results/round1/rollouts/train.jsonl --games results/games/train/manifest.csv \
+        --out results/round1/explore/trajectories.jsonl --samples 8 --p-sample 0.3
+
+Each failed task is played ``--samples`` times. At each step the agent either acts itself or, with
+probability ``p`` (and always after 3 invalid actions of its own in a row), takes an action sampled
+from the admissible commands. A sampled action gets its reason from ActRe and enters the trajectory
+as the ReAct pair ``think: <reason>`` / ``OK.``, then the action: the composed trajectory is in the
+agent's own format. The agent and ActRe share one batched ``generate`` per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from a3t.actre import actre_prompt, parse_reason
+from a3t.agent import LLMPlayer
+from a3t.envs.batch import BatchEnv
+from a3t.envs.games import load_split
+from a3t.io import A3TError, dumps, run_cli
+from a3t.manifest import write_manifest
+from a3t.modeling import load_agent
+from a3t.prompts import parse_action
+from a3t.rollout import Job, run_episodes
+from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
+
+INVALID = "Nothing happens."
+FORCE_AFTER = 3  # invalid actions of its own in a row before a sample is forced
+_SKIP = ("look", "inventory", "help")  # admissible commands that change nothing: never sampled
+
+
+def invalid_streak(steps: list[Step]) -> int:
+    """Invalid env actions of the agent's own (thoughts aside) at the end of ``steps``."""
+    n = 0
+    for step in reversed(steps):
+        if step.is_thought:
+            continue
+        if step.source != "policy" or step.observation != INVALID:
+            break
+        n += 1
+    return n
+
+
+def choose_sample(rng: random.Random, p: float, steps: list[Step], admissible: list[str]) -> str | None:
+    """The sampled action for this step, or None to let the agent act (forced after 3 invalid own actions)."""
+    forced = invalid_streak(steps) >= FORCE_AFTER
+    if not (forced or rng.random() < p):
+        return None
+    useful = [a for a in admissible if a not in _SKIP] or admissible
+    return rng.choice(useful)
+
+
+class ExplorePlayer:
+    """The agent, with some of its actions replaced by sampled ones that ActRe explains."""
+
+    def __init__(self, agent: LLMPlayer, actre: LLMPlayer, p: float):
+        self.agent, self.actre, self.p = agent, actre, p
+        self._rng: dict[int, random.Random] = {}
+        self._pending: dict[int, str] = {}  # slot -> sampled action, played after its reason
+
+    def start(self, slot, game, traj, rng):
+        self._rng[slot] = rng
+        self._pending.pop(slot, None)
+        self.agent.start(slot, game, traj, rng)
+
+    def act(self, trajs, admissible):
+        out, policy_slots, actre_slots = {}, [], {}
+        for slot in sorted(trajs):
+            if slot in self._pending:
+                out[slot] = (self._pending.pop(slot), "sampled")
+                continue
+            sampled = choose_sample(self._rng[slot], self.p, trajs[slot].steps, admissible[slot])
+            if sampled is None:
+                policy_slots.append(slot)
+            else:
+                actre_slots[slot] = sampled
+        prompts = [self.agent.prompt(s, trajs[s]) for s in policy_slots]
+        budget = self.actre.max_len - self.actre.max_new_tokens - 2
+        for slot, action in actre_slots.items():
+            t = trajs[slot]
+            prompts.append(actre_prompt(self.actre.tok, t.initial_observation, t.steps, action, budget))
+        if prompts:
+            self.agent.seed_for(trajs[min(trajs)])
+            replies = self.agent.generate(prompts)
+            for slot, reply in zip(policy_slots, replies, strict=False):
+                out[slot] = (parse_action(reply) or "look", "policy")
+            for (slot, action), reply in zip(actre_slots.items(), replies[len(policy_slots) :], strict=True):
+                reason = parse_reason(reply)
+                if reason:
+                    out[slot] = (f"think: {reason}", "actre")
+                    self._pending[slot] = action
+                else:  # ActRe wrote nothing: the sampled action goes in without a reason
+                    out[slot] = (action, "sampled")
+        return out
+
+
+def failed_tasks(rollouts: Path) -> list[str]:
+    return sorted({t.task_id for t in read_trajectories(rollouts) if not t.won})
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m a3t.explore", description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True)
+    p.add_argument("--gguf-file", default="")
+    p.add_argument("--adapter", default="", help="the round-(k-1) agent's adapter (ActRe too, when it is the agent)")
+    p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
+    p.add_argument("--games", required=True, type=Path, help="the training split's manifest.csv")
+    p.add_argument("--out", required=True, type=Path, help="composed trajectories JSONL")
+    p.add_argument("--round", type=int, default=1)
+    p.add_argument("--samples", type=int, default=8, help="composed trajectories per failed task (paper: 40)")
+    p.add_argument("--early-stop", type=int, default=0, help="stop a task after this many successes (0: never)")
+    p.add_argument("--p-sample", type=float, default=0.3, help="probability of sampling the action at a step")
+    p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
+    p.add_argument("--step-limit", type=int, default=50)
+    p.add_argument("--max-len", type=int, default=1536)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    if not 0.0 <= args.p_sample <= 1.0:
+        raise A3TError(f"--p-sample must be in [0, 1], got {args.p_sample}")
+    if args.samples < 1:
+        raise A3TError(f"--samples must be >= 1, got {args.samples}")
+    torch.set_num_threads(args.threads)
+    games = {g.task_id: g for g in load_split(args.games)}
+    failed = failed_tasks(args.rollouts)
+    unknown = [t for t in failed if t not in games]
+    if unknown:
+        raise A3TError(f"{args.rollouts}: tasks not in {args.games}: {unknown[:5]}")
+    start = time.perf_counter()
+    trajs: list[Trajectory] = []
+    if failed:
+        model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file)
+        agent = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, args.temperature, args.seed)
+        player = ExplorePlayer(agent, agent, args.p_sample)
+        jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
+        with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
+            trajs = run_episodes(
+                jobs, player, env, args.batch_size, args.seed, origin="explore", round=args.round,
+                desc="explore", stop_after_wins=args.early_stop,
+            )  # fmt: skip
+    write_trajectories(args.out, trajs)
+    won = Counter(t.task_type for t in trajs if t.won)
+    solved = {t.task_id for t in trajs if t.won}
+    counts = {
+        "failed_tasks": len(failed),
+        "episodes": len(trajs),
+        "successes": sum(won.values()),
+        "tasks_solved": len(solved),
+        "successes_per_type": dict(sorted(won.items())),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")}
+    write_manifest(args.out.parent, "explore", config, inputs=[args.rollouts, args.games], **counts)
+    print(dumps(counts))
+
+
+if __name__ == "__main__":
+    run_cli(main)

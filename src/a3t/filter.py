@@ -1,0 +1,60 @@
+"""Stage ``filter``: keep what the round's trajectories can teach.
+
+    python -m a3t.filter --rollouts results/round1/rollouts/train.jsonl \
+        --explore results/round1/explore/trajectories.jsonl --previous results/round0/dataset/trajectories.jsonl \
+        --out results/round1/filtered/trajectories.jsonl
+
+Kept: every successful trajectory (composed by exploration, or the agent's own rollout), and the
+agent's own failed rollout of a task only if that task has a success (this round's, or one already
+in the accumulated dataset), so that every failure has a success to be contrasted with.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from a3t.io import dumps, run_cli
+from a3t.manifest import write_manifest
+from a3t.trajectory import Trajectory, read_trajectories, write_trajectories
+
+
+def select(rollouts: list[Trajectory], explored: list[Trajectory], solved_before: set[str] = frozenset()) -> list[Trajectory]:
+    """Successes, plus the agent's own failures of tasks that have a success."""
+    wins = [t for t in rollouts + explored if t.won]
+    solved = {t.task_id for t in wins} | set(solved_before)
+    failures = [t for t in rollouts if not t.won and t.task_id in solved]
+    return wins + failures
+
+
+def _by_type(trajs: list[Trajectory], won: bool) -> dict[str, int]:
+    return dict(sorted(Counter(t.task_type for t in trajs if t.won == won).items()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m a3t.filter", description=__doc__.splitlines()[0])
+    p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
+    p.add_argument("--explore", required=True, type=Path, help="composed trajectories from exploration")
+    p.add_argument("--previous", type=Path, help="the accumulated dataset so far (its successes count as solved)")
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    rollouts, explored = list(read_trajectories(args.rollouts)), list(read_trajectories(args.explore))
+    before = {t.task_id for t in read_trajectories(args.previous) if t.won} if args.previous else set()
+    kept = select(rollouts, explored, before)
+    write_trajectories(args.out, kept)
+    counts = {
+        "kept": len(kept),
+        "successes_per_type": _by_type(kept, True),
+        "failures_per_type": _by_type(kept, False),
+        "explored_successes": sum(t.won for t in explored),
+        "rollout_successes": sum(t.won for t in rollouts),
+        "rollout_failures_dropped": sum(not t.won for t in rollouts) - sum(not t.won for t in kept),
+    }
+    inputs = [args.rollouts, args.explore] + ([args.previous] if args.previous else [])
+    write_manifest(args.out.parent, "filter", {"previous": bool(args.previous)}, inputs=inputs, **counts)
+    print(dumps(counts))
+
+
+if __name__ == "__main__":
+    run_cli(main)
