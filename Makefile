@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 8
-TARGET ?= results/round0/eval.json
+TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
 
 .PHONY: run test bench lint clean
 

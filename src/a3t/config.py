@@ -18,8 +18,13 @@ def config_errors(config: dict, schema_path: str) -> list[str]:
     validator = jsonschema.Draft202012Validator(schema)
     out = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append(f"config error at {where}: {err.message}")
+        path = [str(p) for p in err.absolute_path]
+        if err.validator == "additionalProperties":  # name the unknown key itself, not its parent
+            for key in sorted(set(err.instance) - set(err.schema.get("properties", {}))):
+                known = ", ".join(sorted(err.schema.get("properties", {})))
+                out.append(f"config error at {'.'.join([*path, key])}: unknown key (known here: {known})")
+            continue
+        out.append(f"config error at {'.'.join(path) or '(top level)'}: {err.message}")
     return out
 
 

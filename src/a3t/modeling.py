@@ -22,8 +22,17 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _check_local(base: str) -> None:
+    if _looks_local(base) and not Path(base).expanduser().exists():
+        raise A3TError(f"model path {base!r} not found")
+
+
 def load_tokenizer(base: str, gguf_file: str | None = None):
-    tok = AutoTokenizer.from_pretrained(base, gguf_file=gguf_file or None)
+    _check_local(base)
+    try:
+        tok = AutoTokenizer.from_pretrained(base, gguf_file=gguf_file or None)
+    except OSError as err:
+        raise A3TError(f"cannot load the tokenizer of {base!r}: {err}") from err
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     if not tok.chat_template or "generation" not in tok.chat_template:
@@ -41,8 +50,7 @@ def _with_generation(tok) -> str:
 
 def load_base(base: str, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None):
     """The base causal LM, 4-bit NF4 without double quantization when ``quantize`` (as QLoRA / the paper)."""
-    if _looks_local(base) and not Path(base).expanduser().exists():
-        raise A3TError(f"model path {base!r} not found")
+    _check_local(base)
     qconfig = None
     if quantize:
         qconfig = BitsAndBytesConfig(
