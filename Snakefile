@@ -17,9 +17,11 @@ include: "rules/filter.smk"
 include: "rules/dataset.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:
-    """Every round's evaluation, up to config["rounds"]."""
+    """Every round's evaluation, up to config["rounds"], and the table of rounds."""
     input:
         expand("results/round{k}/eval.json", k=range(config["rounds"] + 1)),
+        "results/summary.csv",

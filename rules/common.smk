@@ -42,6 +42,11 @@ def model_args():
     return args
 
 
+def agent_args():
+    """model_args() for the stages that only generate (rollout, explore, evaluate)."""
+    return model_args() + (" --merge" if config["model"]["merge_for_inference"] else "")
+
+
 def _previous(wildcards, template):
     k = int(wildcards.round)
     if k < 1:

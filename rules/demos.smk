@@ -7,7 +7,6 @@ rule pretrain_corpus:
     params:
         players=",".join(config["pretrain"]["players"]),
         random_steps=config["pretrain"]["random_steps"],
-        astray=config["teacher"]["astray"],
         step_limit=config["env"]["step_limit"],
         seed=config["seed"],
     log:
@@ -18,7 +17,7 @@ rule pretrain_corpus:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.demos --games {input} --out {output} --players {params.players} --keep won "
+        "{PY} a3t.demos --games {input} --out {output} --players {params.players} --keep all "
         "--random-steps {params.random_steps} --astray 0 --step-limit {params.step_limit} --seed {params.seed} "
         "--split pretrain --workers {threads} > {log} 2>&1"
 

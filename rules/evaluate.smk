@@ -9,7 +9,7 @@ rule evaluate:
         summary="results/round{round}/eval.json",
         trajectories=directory("results/round{round}/eval"),
     params:
-        model=model_args(),
+        model=agent_args(),
         games=" ".join(f"{s}={games_manifest(s)}" for s in config["eval"]["splits"]),
         e=config["eval"],
         step_limit=config["env"]["step_limit"],

@@ -10,7 +10,7 @@ rule explore:
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
-        model=model_args(),
+        model=agent_args(),
         x=config["explore"],
         e=config["eval"],
         step_limit=config["env"]["step_limit"],

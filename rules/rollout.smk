@@ -9,7 +9,7 @@ rule rollout:
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
-        model=model_args(),
+        model=agent_args(),
         e=config["eval"],
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],

@@ -113,6 +113,11 @@ def test_adapter_reloads_and_generates(tiny_run):
     out = model.generate(**enc, max_new_tokens=5, min_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
     assert out.shape[1] == enc["input_ids"].shape[1] + 5
     assert isinstance(tok.decode(out[0, enc["input_ids"].shape[1] :]), str)
+    merged, _ = load_agent(str(tiny_run / "results" / "base_model"), str(tiny_run / "results" / "round0" / "adapter"), merge=True)
+    assert not [n for n, _ in merged.named_parameters() if "lora" in n]  # one plain model
+    with torch.no_grad():
+        a, b = model(**enc).logits, merged(**enc).logits
+    assert (a - b).abs().max() < 0.1 * a.abs().max()  # the same weights, up to the 4-bit path's bf16 rounding
 
 
 @pytest.mark.parametrize(
@@ -191,3 +196,20 @@ def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
     after = nll()
     assert after[0] < before[0]  # positive: more likely
     assert after[1] > before[1]  # negative: less likely
+
+
+def test_report_table_matches_the_rounds(tiny_run, tmp_path):
+    res = tiny_run / "results"
+    out = tmp_path / "summary.csv"
+    proc = _cli("a3t.report", "--rounds", *(str(res / f"round{k}") for k in range(3)), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert list(table["round"]) == [0, 1, 2] and (tmp_path / "summary.md").is_file()
+    for k in range(3):
+        e = json.loads((res / f"round{k}" / "eval.json").read_text())["splits"]["valid_unseen"]
+        d = json.loads((res / f"round{k}" / "dataset" / "manifest.json").read_text())["counts"]
+        assert table.loc[k, "valid_unseen_success"] == e["success"] and table.loc[k, "dataset"] == d["size"]
+    explored = json.loads((res / "round1" / "explore" / "manifest.json").read_text())["counts"]
+    assert table.loc[1, "explored_tasks"] == explored["failed_tasks"]

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="episodes generated together")
     p.add_argument("--workers", type=int, default=2, help="environment worker processes")
     p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
     p.add_argument("--compute-dtype", default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -91,14 +92,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     splits = {name: load_split(path) for name, path in parse_games(args.games).items()}
     previous = read_json(args.previous) if args.previous else {"splits": {}}
-    model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file)
+    model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file, args.merge)
     player = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, seed=args.seed)
     result = {"round": args.round, "splits": {}}
     start = time.perf_counter()
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
         jobs = [(name, Job(g)) for name, games in splits.items() for g in games]  # one batch over all splits
         trajs = run_episodes(
-            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin=args.origin, round=args.round, desc="eval"
+            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin=args.origin, round=args.round, desc=args.origin
         )
         for name in splits:
             mine = [t for (split, _), t in zip(jobs, trajs, strict=True) if split == name]

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
     p.add_argument("--compute-dtype", default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     trajs: list[Trajectory] = []
     if failed:
-        model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file)
+        model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file, args.merge)
         agent = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, args.temperature, args.seed)
         player = ExplorePlayer(agent, agent, args.p_sample)
         jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites

@@ -76,14 +76,28 @@ def add_lora(model, r: int, alpha: int, dropout: float, targets: list[str], quan
 
 
 def load_agent(
-    base: str, adapter: str | None, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None
+    base: str,
+    adapter: str | None,
+    quantize: bool = True,
+    compute_dtype: str = "float32",
+    gguf_file: str | None = None,
+    merge: bool = False,
 ):
-    """Base (+ adapter, when given) ready for generation, and its tokenizer (left padding)."""
+    """Base (+ adapter, when given) ready for generation, and its tokenizer (left padding).
+
+    ``merge``: dequantize the NF4 base (the very weights the adapter was trained on) and merge the
+    adapter into it: one plain model, about 3x faster to generate on CPU, where bitsandbytes has no
+    4-bit kernels (outputs differ from the 4-bit path only by its bf16 rounding).
+    """
     model = load_base(base, quantize, compute_dtype, gguf_file)
+    if merge and quantize:
+        model = model.dequantize()
     if adapter:
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise A3TError(f"adapter {adapter!r} not found (no adapter_config.json)")
         model = PeftModel.from_pretrained(model, adapter)
+        if merge:
+            model = model.merge_and_unload()
     model.eval()
     tok = load_tokenizer(base, gguf_file)
     tok.padding_side = "left"
