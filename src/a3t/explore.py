@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     trajs: list[Trajectory] = []
     if failed:
-        model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file, args.merge)
+        quantize = not args.no_quantize
+        model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
         agent = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, args.temperature, args.seed)
         player = ExplorePlayer(agent, agent, args.p_sample)
         jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
