@@ -47,11 +47,11 @@ def summarize(trajs: list[Trajectory]) -> dict:
     return {**_stats(trajs), "per_type": {k: _stats(v) for k, v in sorted(by_type.items())}}
 
 
-def accumulated(summary: dict, trajs: list[Trajectory], previous: dict | None) -> dict:
-    """Success counting a task as solved if this round or any earlier one solved it."""
+def accumulated(trajs: list[Trajectory], previous: dict | None) -> dict:
+    """Success counting a task as solved if this round or any earlier one (``previous``, a split's summary) solved it."""
     solved = {t.task_id for t in trajs if t.won} | set((previous or {}).get("accumulated", {}).get("solved", []))
     solved &= {t.task_id for t in trajs}
-    n = summary["n"]
+    n = len(trajs)
     return {"success": round(len(solved) / n, 4) if n else 0.0, "won": len(solved), "solved": sorted(solved)}
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                 t.split = name
             write_trajectories(tmp / f"{name}.jsonl", mine)
             result["splits"][name] = summarize(mine)
-            result["splits"][name]["accumulated"] = accumulated(result["splits"][name], mine, previous["splits"].get(name))
+            result["splits"][name]["accumulated"] = accumulated(mine, previous["splits"].get(name))
         atomic_write_json(tmp / "eval.json", result)
         config = {
             k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")
