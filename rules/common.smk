@@ -67,6 +67,17 @@ def previous_eval(wildcards):
     return [] if int(wildcards.round) == 0 else _previous(wildcards, "results/round{k}/eval.json")
 
 
+def train_params(wildcards):
+    """The train config slice round k depends on: round 0 is SFT (no failures, its own epochs)."""
+    drop = ("epochs", "fail_weight", "neg_nll_cap") if int(wildcards.round) == 0 else ("epochs_round0",)
+    return {k: v for k, v in config["train"].items() if k not in drop}
+
+
+def generation_params():
+    """The eval keys that rollout and exploration use too (not which splits are evaluated)."""
+    return {k: config["eval"][k] for k in ("batch_size", "max_new_tokens")}
+
+
 def train_flags():
     t = config["train"]
     flags = "--include-observations" if t["include_observations"] else ""

@@ -12,7 +12,7 @@ rule explore:
     params:
         model=agent_args(),
         x=config["explore"],
-        e=config["eval"],
+        e=generation_params(),
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],
         seed=config["seed"],

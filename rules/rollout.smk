@@ -10,7 +10,7 @@ rule rollout:
         round=r"[1-9]\d*",
     params:
         model=agent_args(),
-        e=config["eval"],
+        e=generation_params(),
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],
         seed=config["seed"],

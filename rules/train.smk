@@ -10,9 +10,14 @@ rule train:
         model=model_args(),
         qlora=config["qlora"],
         modules=",".join(config["qlora"]["target_modules"]),
-        t=config["train"],
+        t=train_params,
         epochs=lambda w: config["train"]["epochs_round0"] if int(w.round) == 0 else config["train"]["epochs"],
         flags=train_flags(),
+        contrast=lambda w: (
+            ""
+            if int(w.round) == 0
+            else f"--fail-weight {config['train']['fail_weight']} --neg-nll-cap {config['train']['neg_nll_cap']}"
+        ),
         seed=config["seed"],
     log:
         "results/logs/round{round}/train.log",
@@ -26,5 +31,5 @@ rule train:
         "--lr {params.t[lr]} --batch-size {params.t[batch_size]} --grad-accum {params.t[grad_accum]} "
         "--optim {params.t[optim]} --max-len {params.t[max_len]} --lora-r {params.qlora[r]} "
         "--lora-alpha {params.qlora[alpha]} --lora-dropout {params.qlora[dropout]} --target-modules {params.modules} "
-        "--fail-weight {params.t[fail_weight]} --neg-nll-cap {params.t[neg_nll_cap]} {params.flags} "
+        "{params.contrast} {params.flags} "
         "--seed {params.seed} --threads {threads} > {log} 2>&1"

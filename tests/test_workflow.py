@@ -98,6 +98,12 @@ def test_param_change_reruns_only_downstream(tiny_run):
     assert proc.returncode == 0, out
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))  # snakemake's job-stats table
     assert "evaluate" in jobs and "train" not in jobs and "games" not in jobs
+    config = yaml.safe_load(TINY.read_text())
+    config["train"]["fail_weight"] = -0.5  # only rounds >= 1 see failures: round 0 is untouched
+    changed.write_text(yaml.safe_dump(config))
+    proc = snakemake(tiny_run, "-n", "results/round1/eval.json", "--configfile", str(changed))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, re.M))
+    assert jobs.get("train") == "1" and "rollout" not in jobs and jobs.get("evaluate") == "1"
 
 
 def test_adapter_reloads_and_generates(tiny_run):
