@@ -11,7 +11,7 @@ loss on the reason tokens only (:func:`encode_actre`).
 
 from __future__ import annotations
 
-from a3t.prompts import keep_recent
+from a3t.prompts import fit_messages
 from a3t.trajectory import Step, Trajectory
 
 ACT, REASON = "act: ", "reason:"
@@ -38,8 +38,7 @@ def actre_messages(initial_observation: str, steps: list[Step]) -> list[dict]:
 def actre_prompt(tok, initial_observation: str, steps: list[Step], action: str, budget: int) -> str:
     """The text ActRe continues with the reason for ``action`` after ``steps`` (oldest steps dropped to fit)."""
     msgs = actre_messages(initial_observation, steps)
-    lengths = [len(tok(m["content"], add_special_tokens=False)["input_ids"]) + 2 for m in msgs]
-    msgs = keep_recent(msgs, lengths, budget)
+    msgs = fit_messages(msgs, tok, budget)
     head = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     return head + f"{ACT}{action}\n{REASON}"
 
@@ -58,8 +57,7 @@ def has_reasons(traj: Trajectory) -> bool:
 def encode_actre(traj: Trajectory, tok, max_len: int) -> dict:
     """Token ids and labels of a trajectory's ActRe view, the loss on the reason tokens (and turn ends) only."""
     msgs = actre_messages(traj.initial_observation, traj.steps)
-    lengths = [len(tok(m["content"], add_special_tokens=False)["input_ids"]) + 2 for m in msgs]
-    msgs = keep_recent(msgs, lengths, max_len - 2)
+    msgs = fit_messages(msgs, tok, max_len - 2)
     text = tok.apply_chat_template(msgs, tokenize=False)
     spans, pos = [], 0
     for m in msgs:  # character spans of the reasons, found in order in the rendered text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 import zlib
 
 import torch
 
-from a3t.prompts import keep_recent, messages, parse_action
+from a3t.modeling import load_agent
+from a3t.prompts import keep_recent, message_length, messages, parse_action
 from a3t.trajectory import Trajectory
 
 
@@ -25,7 +27,7 @@ class LLMPlayer:
         self._lengths[slot] = [self._len(traj.initial_observation)]
 
     def _len(self, text: str) -> int:
-        return len(self.tok(text, add_special_tokens=False)["input_ids"]) + 2
+        return message_length(self.tok, text)
 
     def prompt(self, slot: int, traj: Trajectory) -> str:
         lengths = self._lengths[slot]
@@ -61,3 +63,27 @@ class LLMPlayer:
         self.seed_for(trajs[slots[0]])
         replies = self.generate([self.prompt(s, trajs[s]) for s in slots])
         return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}
+
+
+def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
+    """The CLI arguments of the stages that play episodes with the agent (evaluate/rollout, explore)."""
+    p.add_argument("--base", required=True)
+    p.add_argument("--gguf-file", default="")
+    p.add_argument("--adapter", default="", help=adapter_help)
+    p.add_argument("--step-limit", type=int, default=50)
+    p.add_argument("--max-len", type=int, default=1536)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=8, help="episodes generated together")
+    p.add_argument("--workers", type=int, default=2, help="environment worker processes")
+    p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
+    p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+
+
+def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:
+    """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
+    quantize = not args.no_quantize
+    model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
+    return LLMPlayer(model, tok, args.max_len, args.max_new_tokens, temperature, args.seed)

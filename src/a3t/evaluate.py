@@ -19,12 +19,11 @@ from pathlib import Path
 
 import torch
 
-from a3t.agent import LLMPlayer
+from a3t.agent import add_agent_args, agent_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json, run_cli
 from a3t.manifest import write_manifest
-from a3t.modeling import load_agent
 from a3t.rollout import Job, run_episodes
 from a3t.trajectory import Trajectory, write_trajectories
 
@@ -67,33 +66,20 @@ def parse_games(items: list[str]) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True)
-    p.add_argument("--gguf-file", default="")
-    p.add_argument("--adapter", default="", help="LoRA adapter directory (none: the base alone)")
+    add_agent_args(p, adapter_help="LoRA adapter directory (none: the base alone)")
     p.add_argument("--games", required=True, nargs="+", help="SPLIT=path/to/manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="directory for the trajectories, eval.json and manifest")
     p.add_argument("--summary", type=Path, help="also write eval.json here")
     p.add_argument("--round", type=int, default=0)
     p.add_argument("--previous", type=Path, help="the previous round's eval.json (for the accumulated success)")
     p.add_argument("--origin", default="eval", choices=("eval", "rollout"), help="recorded in the trajectories")
-    p.add_argument("--step-limit", type=int, default=50)
-    p.add_argument("--max-len", type=int, default=1536)
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=8, help="episodes generated together")
-    p.add_argument("--workers", type=int, default=2, help="environment worker processes")
-    p.add_argument("--no-quantize", action="store_true")
-    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
-    p.add_argument("--compute-dtype", default="float32")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.step_limit < 1:
         raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
     torch.set_num_threads(args.threads)
     splits = {name: load_split(path) for name, path in parse_games(args.games).items()}
     previous = read_json(args.previous) if args.previous else {"splits": {}}
-    model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, args.compute_dtype, args.gguf_file, args.merge)
-    player = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, seed=args.seed)
+    player = agent_from_args(args)
     result = {"round": args.round, "splits": {}}
     start = time.perf_counter()
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:

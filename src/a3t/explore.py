@@ -22,12 +22,11 @@ from pathlib import Path
 import torch
 
 from a3t.actre import actre_prompt, parse_reason
-from a3t.agent import LLMPlayer
+from a3t.agent import LLMPlayer, add_agent_args, agent_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
-from a3t.modeling import load_agent
 from a3t.prompts import parse_action
 from a3t.rollout import Job, run_episodes
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
@@ -108,9 +107,7 @@ def failed_tasks(rollouts: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.explore", description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True)
-    p.add_argument("--gguf-file", default="")
-    p.add_argument("--adapter", default="", help="the round-(k-1) agent's adapter (ActRe too, when it is the agent)")
+    add_agent_args(p, adapter_help="the round-(k-1) agent's adapter (ActRe too, when it is the agent)")
     p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
     p.add_argument("--games", required=True, type=Path, help="the training split's manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="composed trajectories JSONL")
@@ -119,16 +116,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--early-stop", type=int, default=0, help="stop a task after this many successes (0: never)")
     p.add_argument("--p-sample", type=float, default=0.3, help="probability of sampling the action at a step")
     p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
-    p.add_argument("--step-limit", type=int, default=50)
-    p.add_argument("--max-len", type=int, default=1536)
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-quantize", action="store_true")
-    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
-    p.add_argument("--compute-dtype", default="float32")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if not 0.0 <= args.p_sample <= 1.0:
         raise A3TError(f"--p-sample must be in [0, 1], got {args.p_sample}")
@@ -143,9 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     trajs: list[Trajectory] = []
     if failed:
-        quantize = not args.no_quantize
-        model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
-        agent = LLMPlayer(model, tok, args.max_len, args.max_new_tokens, args.temperature, args.seed)
+        agent = agent_from_args(args, args.temperature)
         player = ExplorePlayer(agent, agent, args.p_sample)
         jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
         with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:

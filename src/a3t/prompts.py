@@ -40,6 +40,16 @@ def keep_recent(msgs: list[dict], lengths: list[int], budget: int) -> list[dict]
     return msgs[:1] + msgs[start:]
 
 
+def message_length(tok, text: str) -> int:
+    """Tokens of one chat message: its content, +2 for its role and end tokens."""
+    return len(tok(text, add_special_tokens=False)["input_ids"]) + 2
+
+
+def fit_messages(msgs: list[dict], tok, budget: int) -> list[dict]:
+    """:func:`keep_recent` with each message's length counted by ``tok``."""
+    return keep_recent(msgs, [message_length(tok, m["content"]) for m in msgs], budget)
+
+
 def parse_action(text: str) -> str:
     """The model's reply -> one action: the first line, whitespace collapsed, a leading '>' dropped."""
     line = text.strip().split("\n", 1)[0] if text.strip() else ""

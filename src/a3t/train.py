@@ -25,15 +25,14 @@ from a3t.actre import encode_actre, has_reasons
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
 from a3t.modeling import add_lora, load_base, load_tokenizer
-from a3t.prompts import keep_recent, trajectory_messages
+from a3t.prompts import fit_messages, trajectory_messages
 from a3t.trajectory import Trajectory, read_trajectories
 
 
 def encode(traj: Trajectory, tok, max_len: int, include_observations: bool = False) -> dict:
     """Token ids and labels (-100 where no loss) for one trajectory, oldest steps dropped to fit ``max_len``."""
     msgs = trajectory_messages(traj)
-    lengths = [len(tok(m["content"], add_special_tokens=False)["input_ids"]) + 2 for m in msgs]
-    msgs = keep_recent(msgs, lengths, max_len - 2)
+    msgs = fit_messages(msgs, tok, max_len - 2)
     enc = tok.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     ids = list(enc["input_ids"])[:max_len]
     mask = list(enc["assistant_masks"])[:max_len]
