@@ -20,6 +20,9 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/env_bench.py
+	$(PY) benchmarks/rollout_bench.py
+	$(PY) benchmarks/train_bench.py
+	$(PY) benchmarks/pipeline_bench.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -7,6 +7,9 @@ min_version("9.0")
 configfile: "config/default.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/games.smk"
 include: "rules/demos.smk"

@@ -44,11 +44,14 @@ def test_step_limit_ends_episode(games):
         GameEnv(step_limit=0)
 
 
-def test_invalid_action_is_nothing_happens(games):
+def test_invalid_action_is_nothing_happens_as_textworld_says(games):
     env = GameEnv()
-    env.reset(games["pick_and_place_simple"].game_file)
-    res = env.step("fly to the moon")
-    assert res.observation == "Nothing happens." and not res.valid
+    first = env.reset(games["pick_and_place_simple"].game_file)
+    res = env.step("fly to the moon")  # answered without calling TextWorld
+    assert res.observation == "Nothing happens." and not res.valid and not res.won and res.admissible == first.admissible
+    state, _, _ = env._env.step("fly to the moon")  # what TextWorld itself answers: the same, state unchanged
+    assert state["feedback"].strip() == res.observation and sorted(state["admissible_commands"]) == first.admissible
+    assert env.step(first.admissible[0]).valid  # the game goes on from where it was
 
 
 def _old_grammar_copy(src: str, dst) -> None:

@@ -62,3 +62,27 @@ def test_parse_action():
     assert parse_action("  go to  cabinet 1\nnoise") == "go to cabinet 1"
     assert parse_action("> take apple 1 from fridge 1") == "take apple 1 from fridge 1"
     assert parse_action("") == ""
+
+
+def test_show_marks_sources_and_outcome(tmp_path, capsys):
+    from a3t.show import main as show
+    from a3t.show import render
+
+    steps = [
+        Step("think: The apple may be in the cabinet.", "OK.", "actre"),
+        Step("go to cabinet 1", "On the cabinet 1, you see a apple 1.", "sampled"),
+        Step("take apple 1 from cabinet 1", "You pick up the apple 1 from the cabinet 1.", "policy"),
+    ]
+    won = Trajectory("t-won", "pick_and_place_simple", "put a apple in fridge", "You are in a room.", steps, won=True)
+    lost = Trajectory("t-lost", "pick_and_place_simple", "put a apple in fridge", "You are in a room.", steps[2:])
+    text = render(won).splitlines()
+    assert "WON in 3 steps, reward 1" in text[0]
+    assert "ActRe > think: The apple" in text[2] and "sampled > go to cabinet 1" in text[3] and "agent > take apple 1" in text[5]
+    assert "OK." not in render(won)  # a thought's reply is not printed
+    path = tmp_path / "t.jsonl"
+    write_trajectories(path, [won, lost])
+    show([str(path), "--failed"])
+    out = capsys.readouterr().out
+    assert "t-lost" in out and "t-won" not in out and "failed after 1 steps" in out
+    with pytest.raises(A3TError, match="no trajectory matches task 'nope'"):
+        show([str(path), "--task", "nope"])

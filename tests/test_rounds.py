@@ -91,7 +91,7 @@ class FakeAgent:
     def prompt(self, slot, t):
         return f"POLICY {slot}"
 
-    def generate(self, prompts):
+    def generate(self, prompts, keys=None):
         self.prompts.append(prompts)
         return [" because I must." if p.endswith("reason:") else "go to cabinet 1" for p in prompts]
 

@@ -21,7 +21,7 @@ TINY = ROOT / "tests" / "config" / "tiny.yaml"
 
 
 def _workflow_copy(dst: Path) -> Path:
-    for name in ("Snakefile", "rules", "config"):
+    for name in ("Snakefile", "rules", "config", "report"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / name)
     return dst
@@ -88,6 +88,17 @@ def test_second_run_has_nothing_to_do(tiny_run):
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_html_report_has_the_table_plots_and_captions(tiny_run):
+    proc = snakemake(tiny_run, "results/summary.csv", "--configfile", str(TINY))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = snakemake(tiny_run, "--configfile", str(TINY), "--report", "report.html")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tiny_run / "report.html").read_text()
+    for name in ("summary.csv", "success.png", "dataset.png", "exploration.png"):
+        assert name in html
+    assert "accumulated, a task counts once any agent" in html  # a caption (report/success.rst)
+
+
 def test_param_change_reruns_only_downstream(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     config["eval"]["batch_size"] = 3
@@ -124,6 +135,26 @@ def test_adapter_reloads_and_generates(tiny_run):
     with torch.no_grad():
         a, b = model(**enc).logits, merged(**enc).logits
     assert (a - b).abs().max() < 0.1 * a.abs().max()  # the same weights, up to the 4-bit path's bf16 rounding
+
+
+def test_batched_cached_play_equals_one_episode_at_a_time(tiny_run):
+    """Greedy: every live episode in one generate with reused prefix caches == each episode alone, uncached."""
+    from a3t.agent import LLMPlayer
+    from a3t.envs.batch import BatchEnv
+    from a3t.envs.games import load_split
+    from a3t.modeling import load_agent
+    from a3t.rollout import Job, run_episodes
+
+    res = tiny_run / "results"
+    model, tok = load_agent(str(res / "base_model"), str(res / "round0" / "adapter"), merge=True)
+    games = [g for split in ("train", "valid_seen", "valid_unseen") for g in load_split(res / "games" / split / "manifest.csv")]
+    played = {}
+    for name, slots, reuse in (("batched", 4, True), ("alone", 1, False)):
+        player = LLMPlayer(model, tok, max_len=1024, max_new_tokens=32, reuse_cache=reuse)
+        with BatchEnv(workers=0, step_limit=12) as env:
+            trajs = run_episodes([Job(g) for g in games], player, env, slots, seed=0, origin="eval")
+        played[name] = [[(s.action, s.observation) for s in t.steps] for t in trajs]
+    assert played["batched"] == played["alone"]  # (test_generation checks that rows append rather than rebuild)
 
 
 @pytest.mark.parametrize(
@@ -204,18 +235,69 @@ def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
     assert after[1] > before[1]  # negative: less likely
 
 
-def test_report_table_matches_the_rounds(tiny_run, tmp_path):
-    res = tiny_run / "results"
-    out = tmp_path / "summary.csv"
-    proc = _cli("a3t.report", "--rounds", *(str(res / f"round{k}") for k in range(3)), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
+def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
+    """Every number of summary.csv equals the eval.json or manifest count it must agree with."""
     import pandas as pd
 
-    table = pd.read_csv(out)
-    assert list(table["round"]) == [0, 1, 2] and (tmp_path / "summary.md").is_file()
+    res = tiny_run / "results"
+    out = tmp_path / "summary.csv"
+    rounds = [str(res / f"round{k}") for k in range(3)]
+    proc = _cli("a3t.report", "--rounds", *rounds, "--out", str(out), "--plots", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out).set_index(["round", "task_type"])
+    types = ["all", "pick_and_place_simple", "pick_heat_then_place_in_recep"]
+    assert list(table.index) == [(k, t) for k in range(3) for t in types] and (tmp_path / "summary.md").is_file()
+    checked = set()
+
+    def same(k, kind, column, value):
+        assert table.loc[(k, kind), column] == pytest.approx(value), (k, kind, column)
+        checked.add(column)
+
     for k in range(3):
-        e = json.loads((res / f"round{k}" / "eval.json").read_text())["splits"]["valid_unseen"]
-        d = json.loads((res / f"round{k}" / "dataset" / "manifest.json").read_text())["counts"]
-        assert table.loc[k, "valid_unseen_success"] == e["success"] and table.loc[k, "dataset"] == d["size"]
-    explored = json.loads((res / "round1" / "explore" / "manifest.json").read_text())["counts"]
-    assert table.loc[1, "explored_tasks"] == explored["failed_tasks"]
+        d = res / f"round{k}"
+        for split, e in json.loads((d / "eval.json").read_text())["splits"].items():
+            same(k, "all", f"{split}_success", e["success"])
+            same(k, "all", f"{split}_accumulated", e["accumulated"]["success"])
+            for kind, s in e["per_type"].items():
+                same(k, kind, f"{split}_success", s["success"])
+                solved = [t for t in e["accumulated"]["solved"] if t.startswith(kind)]
+                same(k, kind, f"{split}_accumulated", len(solved) / s["n"])
+        c = json.loads((d / "dataset" / "manifest.json").read_text())["counts"]
+        same(k, "all", "dataset_positives", c["positives"])
+        same(k, "all", "dataset_negatives", c["negatives"])
+        assert table.loc[k, ["dataset_positives", "dataset_negatives"]].sum().sum() == 2 * c["size"]  # types add up to all
+        if k == 0:
+            assert table.loc[(0, "all")][["train_success", "explored_tasks"]].isna().all()
+            continue
+        r = json.loads((d / "rollouts" / "eval.json").read_text())["splits"]["train"]
+        same(k, "all", "train_success", r["success"])
+        for kind, s in r["per_type"].items():
+            same(k, kind, "train_success", s["success"])
+        x = json.loads((d / "explore" / "manifest.json").read_text())["counts"]
+        same(k, "all", "explored_tasks", x["failed_tasks"])
+        same(k, "all", "explore_episodes", x["episodes"])
+        same(k, "all", "explore_successes", x["successes"])
+        same(k, "all", "explored_tasks_solved", x["tasks_solved"])
+        same(k, "all", "successes_per_explored_task", x["successes"] / x["failed_tasks"])
+        for kind in types[1:]:
+            same(k, kind, "explore_successes", x["successes_per_type"].get(kind, 0))
+    assert checked == set(table.columns)  # no column left unchecked
+    for name in ("success", "dataset", "exploration"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verify_names_drifted_missing_and_unrecorded_files(tiny_run, tmp_path):
+    proc = _cli("a3t.verify", str(tiny_run / "results"))
+    assert proc.returncode == 0 and "all match" in proc.stdout, proc.stdout[-3000:] + proc.stderr
+    copy = tmp_path / "wf"
+    shutil.copytree(tiny_run / "results", copy / "results", symlinks=True)
+    dataset = copy / "results" / "round1" / "dataset" / "trajectories.jsonl"
+    dataset.write_text(dataset.read_text().replace('"won": true', '"won": false', 1))  # an edited result
+    (copy / "results" / "round2" / "eval" / "valid_seen.jsonl").unlink()
+    (copy / "results" / "round2" / "eval" / "notes.txt").write_text("?")
+    proc = _cli("a3t.verify", str(copy / "results"))
+    out = proc.stdout
+    assert proc.returncode == 1
+    assert re.search(r"drifted .*round1/dataset/trajectories.jsonl \(output recorded in .*round1/dataset/manifest.json", out)
+    assert re.search(r"drifted .*round1/dataset/trajectories.jsonl \(input recorded in .*round2/filtered/manifest.json", out)
+    assert re.search(r"missing .*round2/eval/valid_seen.jsonl", out) and re.search(r"unrecorded .*round2/eval/notes.txt", out)

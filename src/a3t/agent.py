@@ -5,23 +5,152 @@ from __future__ import annotations
 import argparse
 import random
 import zlib
+from dataclasses import dataclass
 
 import torch
+from transformers import DynamicCache
 
 from a3t.modeling import load_agent
 from a3t.prompts import keep_recent, message_length, messages, parse_action
 from a3t.trajectory import Trajectory
 
 
-class LLMPlayer:
-    """ReAct policy: the chat history of each live episode -> its next action (greedy unless ``temperature``)."""
+@dataclass
+class _Row:
+    """One episode's cached prompt: its keys/values, the mask over them, and the one token not cached yet."""
 
-    def __init__(self, model, tok, max_len: int = 1536, max_new_tokens: int = 48, temperature: float = 0.0, seed: int = 0):
+    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, (1, heads, width, dim)
+    mask: torch.Tensor  # (width,)
+    last: int
+    last_mask: int
+    tokens: list[int]  # the real tokens: prompt + reply
+    age: int = 0  # calls since it was last used
+
+
+class PrefixCache:
+    """KV caches of growing prompts, kept from step to step: a step prefills only what is new.
+
+    Each row (an episode, or an ActRe query, named by its key) holds its prompt and reply so far.
+    Next step, a row whose new prompt extends what it holds appends just the new tokens; any other
+    prompt (a new episode, a trimmed history, a reply cut to its first line) is prefilled. Rows are
+    left-padded to a common width, so padding also sits *inside* rows: the attention mask hides it
+    and positions come from the mask, so each row sees exactly the tokens it would see alone. A row
+    not asked for is kept for ``keep`` calls (exploration skips the policy on ActRe steps); a row
+    whose padding grows past ``slack`` times its tokens is prefilled again.
+    """
+
+    def __init__(self, model, pad_id: int, eos_id: int, slack: float = 2.0, keep: int = 3):
+        self.model, self.pad_id, self.eos_id, self.slack, self.keep = model, pad_id, eos_id, slack, keep
+        self.rows: dict = {}
+        self.keys: list = []  # the keys and prompts of the last call, for update()
+        self._prompts: list[list[int]] = []
+        self.prefilled = self.appended = 0  # prompts prefilled from scratch / prompts that only appended
+
+    def _extends(self, row: _Row | None, prompt: list[int]) -> bool:
+        n = len(row.tokens) if row else 0
+        return bool(row) and len(prompt) > n and prompt[:n] == row.tokens and len(row.mask) <= self.slack * n + 64
+
+    def inputs(self, keys: list, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
+        """input_ids, attention_mask and cache for ``generate`` on these prompts (one per key)."""
+        rows = [self.rows.get(k) for k in keys]
+        fresh = [j for j, (row, p) in enumerate(zip(rows, prompts, strict=True)) if not self._extends(row, p)]
+        fresh_set = set(fresh)
+        self.prefilled += len(fresh)
+        self.appended += len(keys) - len(fresh)
+        cached, uncached = [None] * len(keys), [None] * len(keys)  # (kv, mask) and (ids, mask) per prompt
+        for j, row in enumerate(rows):
+            if j not in fresh_set:
+                new = prompts[j][len(row.tokens) :]
+                cached[j] = (row.kv, row.mask)
+                uncached[j] = ([row.last] + new, [row.last_mask] + [1] * len(new))
+        if fresh:
+            ids, mask = _left_pad([prompts[j][:-1] for j in fresh], self.pad_id)
+            ids, mask = ids.to(self.model.device), mask.to(self.model.device)
+            out = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), cache=DynamicCache(), use_cache=True
+            )
+            for r, j in enumerate(fresh):
+                start = int(mask.shape[1] - mask[r].sum())
+                kv = [(la.keys[r : r + 1, :, start:], la.values[r : r + 1, :, start:]) for la in out.cache.layers]
+                cached[j] = (kv, mask[r, start:])
+                uncached[j] = ([prompts[j][-1]], [1])
+        width = max(len(m) for _, m in cached)
+        kv = [
+            (torch.cat([_pad_kv(c[n][0], width) for c, _ in cached]), torch.cat([_pad_kv(c[n][1], width) for c, _ in cached]))
+            for n in range(len(cached[0][0]))
+        ]
+        u_ids, u_mask = _left_pad([ids for ids, _ in uncached], self.pad_id, [m for _, m in uncached])
+        ids = torch.cat([torch.full((len(keys), width), self.pad_id, dtype=torch.long), u_ids], 1)
+        mask = torch.cat([torch.stack([_pad_left(m.cpu(), width) for _, m in cached]), u_mask], 1)
+        self.keys, self._prompts = list(keys), prompts
+        dev = self.model.device
+        return ids.to(dev), mask.to(dev), DynamicCache(ddp_cache_data=kv)
+
+    def update(self, ids: torch.Tensor, mask: torch.Tensor, sequences: torch.Tensor, cache: DynamicCache) -> list[list[int]]:
+        """Record a ``generate`` result; return each prompt's reply tokens (up to and including its end token)."""
+        new = sequences[:, ids.shape[1] :]
+        is_end = new == self.eos_id
+        new_mask = ((is_end.cumsum(1) - is_end.long()) == 0).long()  # 0 after the first end token: padding
+        replies = [row[m.bool()].tolist() for row, m in zip(new, new_mask, strict=True)]
+        full = torch.cat([mask, new_mask.to(mask.device)], 1)
+        for row in self.rows.values():
+            row.age += 1
+        for j, key in enumerate(self.keys):
+            start = int(torch.nonzero(full[j])[0]) if full[j].any() else 0
+            kv = [(la.keys[j : j + 1, :, start:], la.values[j : j + 1, :, start:]) for la in cache.layers]
+            tokens = self._prompts[j] + replies[j]
+            self.rows[key] = _Row(kv, full[j, start:-1], int(sequences[j, -1]), int(full[j, -1]), tokens)
+        self.rows = {k: r for k, r in self.rows.items() if r.age < self.keep}
+        return replies
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, masks: list[list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of token ids left-padded to one width, and their mask (1 on the tokens unless ``masks`` says)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = torch.tensor(masks[i]) if masks else 1
+    return ids, mask
+
+
+def _pad_left(mask: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.nn.functional.pad(mask, (width - mask.shape[-1], 0))
+
+
+def _pad_kv(t: torch.Tensor, width: int) -> torch.Tensor:
+    """Left-pad a (batch, heads, length, dim) key or value tensor with zeros to ``width`` positions."""
+    return torch.nn.functional.pad(t, (0, 0, width - t.shape[2], 0))
+
+
+class LLMPlayer:
+    """ReAct policy: the chat history of each live episode -> its next action (greedy unless ``temperature``).
+
+    ``reuse_cache``: keep the batch's KV cache from step to step (:class:`PrefixCache`), so that a
+    step prefills only the new observation instead of the whole history.
+    """
+
+    def __init__(
+        self,
+        model,
+        tok,
+        max_len: int = 1536,
+        max_new_tokens: int = 48,
+        temperature: float = 0.0,
+        seed: int = 0,
+        reuse_cache: bool = True,
+    ):
         self.model, self.tok = model, tok
         self.max_len, self.max_new_tokens, self.temperature = max_len, max_new_tokens, temperature
         self.seed = seed
         self.generated_tokens = 0
         self._lengths: dict[int, list[int]] = {}
+        self.prefix = PrefixCache(model, tok.pad_token_id, tok.eos_token_id) if reuse_cache else None
 
     def start(self, slot: int, game, traj: Trajectory, rng: random.Random) -> None:
         self._lengths[slot] = [self._len(traj.initial_observation)]
@@ -37,21 +166,24 @@ class LLMPlayer:
         return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
     @torch.no_grad()
-    def generate(self, prompts: list[str]) -> list[str]:
-        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+    def generate(self, prompts: list[str], keys: list | None = None) -> list[str]:
+        """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused."""
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
-        out = self.model.generate(
-            **enc,
-            max_new_tokens=self.max_new_tokens,
-            eos_token_id=self.tok.eos_token_id,
-            pad_token_id=self.tok.pad_token_id,
-            **kwargs,
-        )
-        new = out[:, enc["input_ids"].shape[1] :]
-        self.generated_tokens += int((new != self.tok.pad_token_id).sum())
-        return self.tok.batch_decode(new, skip_special_tokens=True)
+        kwargs.update(max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
+        if self.prefix is None or keys is None:
+            enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+            out = self.model.generate(**enc, **kwargs)
+            new = out[:, enc["input_ids"].shape[1] :]
+            self.generated_tokens += int((new != self.tok.pad_token_id).sum())
+            return self.tok.batch_decode(new, skip_special_tokens=True)
+        tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
+        ids, mask, cache = self.prefix.inputs(keys, tokens)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache, return_dict_in_generate=True, **kwargs)
+        replies = self.prefix.update(ids, mask, out.sequences, out.cache)
+        self.generated_tokens += sum(len(r) for r in replies)
+        return self.tok.batch_decode(replies, skip_special_tokens=True)
 
     def seed_for(self, traj: Trajectory) -> None:
         """Seed sampling by what is being decided (not by the batch make-up), so reruns are identical."""
@@ -61,7 +193,8 @@ class LLMPlayer:
     def act(self, trajs: dict[int, Trajectory], admissible: dict[int, list[str]]) -> dict[int, tuple[str, str]]:
         slots = sorted(trajs)
         self.seed_for(trajs[slots[0]])
-        replies = self.generate([self.prompt(s, trajs[s]) for s in slots])
+        keys = [(s, trajs[s].task_id, trajs[s].sample) for s in slots]
+        replies = self.generate([self.prompt(s, trajs[s]) for s in slots], keys)
         return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}
 
 

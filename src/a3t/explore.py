@@ -24,6 +24,7 @@ import torch
 from a3t.actre import actre_prompt, parse_reason
 from a3t.agent import LLMPlayer, add_agent_args, agent_from_args
 from a3t.envs.batch import BatchEnv
+from a3t.envs.env import NOTHING_HAPPENS
 from a3t.envs.games import load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
@@ -31,7 +32,6 @@ from a3t.prompts import parse_action
 from a3t.rollout import Job, run_episodes
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
-INVALID = "Nothing happens."
 FORCE_AFTER = 3  # invalid actions of its own in a row before a sample is forced
 _SKIP = ("look", "inventory", "help")  # admissible commands that change nothing: never sampled
 
@@ -42,7 +42,7 @@ def invalid_streak(steps: list[Step]) -> int:
     for step in reversed(steps):
         if step.is_thought:
             continue
-        if step.source != "policy" or step.observation != INVALID:
+        if step.source != "policy" or step.observation != NOTHING_HAPPENS:
             break
         n += 1
     return n
@@ -82,13 +82,15 @@ class ExplorePlayer:
             else:
                 actre_slots[slot] = sampled
         prompts = [self.agent.prompt(s, trajs[s]) for s in policy_slots]
+        keys = [(s, trajs[s].task_id, trajs[s].sample, "policy") for s in policy_slots]
         budget = self.actre.max_len - self.actre.max_new_tokens - 2
         for slot, action in actre_slots.items():
             t = trajs[slot]
             prompts.append(actre_prompt(self.actre.tok, t.initial_observation, t.steps, action, budget))
+            keys.append((slot, t.task_id, t.sample, "actre"))
         if prompts:
             self.agent.seed_for(trajs[min(trajs)])
-            replies = self.agent.generate(prompts)
+            replies = self.agent.generate(prompts, keys)
             for slot, reply in zip(policy_slots, replies, strict=False):
                 out[slot] = (parse_action(reply) or "look", "policy")
             for (slot, action), reply in zip(actre_slots.items(), replies[len(policy_slots) :], strict=True):

@@ -1,51 +1,156 @@
-"""Stage ``report``: one row per round, from the files each round wrote.
+"""Stage ``report``: the rounds in one table (per round and task type) and three plots.
 
-    python -m a3t.report --rounds results/round0 results/round1 --out results/summary.csv
+    python -m a3t.report --rounds results/round0 results/round1 --out results/summary.csv --plots results/plots
 
-Columns: train success of the agent that starts the round (its rollouts), failed tasks explored,
-successes found per explored task, dataset size (+/-), and single-trial and accumulated success on
-each evaluation split. Writes ``summary.csv`` and the same table as Markdown (``summary.md``).
+Every number is counted from the trajectories each round wrote (evaluation, rollouts, exploration,
+dataset) and the accumulated-solved lists of its eval.json. Rows: one per round and task type, plus
+``all``. Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
+``success.png`` (success by round per task type, single trial and accumulated), ``dataset.png``
+(dataset growth) and ``exploration.png`` (exploration yield).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 
 from a3t.io import atomic_write_text, read_json, run_cli
+from a3t.trajectory import Trajectory, read_trajectories
+
+ALL = "all"
 
 
-def round_row(d: Path) -> dict:
-    """The numbers of one round directory (``results/round<k>``); stages a round lacks are left empty."""
+def _by_type(trajs: list[Trajectory]) -> dict[str, list[Trajectory]]:
+    out: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajs:
+        out[t.task_type].append(t)
+        out[ALL].append(t)
+    return out
+
+
+def _read(path: Path) -> list[Trajectory]:
+    return list(read_trajectories(path)) if path.is_file() else []
+
+
+def round_rows(d: Path) -> list[dict]:
+    """The rows of one round directory (``results/round<k>``); stages a round lacks are left empty."""
     k = int(d.name.removeprefix("round"))
-    row: dict = {"round": k}
-    if (d / "rollouts" / "eval.json").is_file():
-        row["train_success"] = read_json(d / "rollouts" / "eval.json")["splits"]["train"]["success"]
-    if (d / "explore" / "manifest.json").is_file():
-        c = read_json(d / "explore" / "manifest.json")["counts"]
-        row["explored_tasks"] = c["failed_tasks"]
-        row["explore_successes"] = c["successes"]
-        row["successes_per_explored_task"] = round(c["successes"] / c["failed_tasks"], 3) if c["failed_tasks"] else 0.0
-        row["explored_tasks_solved"] = c["tasks_solved"]
-    c = read_json(d / "dataset" / "manifest.json")["counts"]
-    row.update(dataset=c["size"], positives=c["positives"], negatives=c["negatives"])
-    for split, s in read_json(d / "eval.json")["splits"].items():
-        row[f"{split}_success"] = s["success"]
-        row[f"{split}_accumulated"] = s["accumulated"]["success"]
-    return row
+    rows: dict[str, dict] = defaultdict(lambda: {"round": k})
+    summary = read_json(d / "eval.json")["splits"]
+    for split, s in summary.items():
+        solved = set(s["accumulated"]["solved"])
+        for kind, trajs in _by_type(_read(d / "eval" / f"{split}.jsonl")).items():
+            rows[kind][f"{split}_success"] = round(sum(t.won for t in trajs) / len(trajs), 4)
+            rows[kind][f"{split}_accumulated"] = round(len({t.task_id for t in trajs} & solved) / len(trajs), 4)
+    for kind, trajs in _by_type(_read(d / "rollouts" / "train.jsonl")).items():
+        rows[kind]["train_success"] = round(sum(t.won for t in trajs) / len(trajs), 4)
+    if (d / "explore" / "trajectories.jsonl").is_file():
+        explored = _by_type(_read(d / "explore" / "trajectories.jsonl"))
+        for kind in list(rows):
+            trajs = explored.get(kind, [])
+            tasks = {t.task_id for t in trajs}
+            wins = sum(t.won for t in trajs)
+            rows[kind].update(
+                explored_tasks=len(tasks),
+                explore_episodes=len(trajs),
+                explore_successes=wins,
+                explored_tasks_solved=len({t.task_id for t in trajs if t.won}),
+                successes_per_explored_task=round(wins / len(tasks), 4) if tasks else 0.0,
+            )
+    data = _by_type(_read(d / "dataset" / "trajectories.jsonl"))
+    for kind in list(rows):
+        trajs = data.get(kind, [])
+        rows[kind].update(dataset_positives=sum(t.won for t in trajs), dataset_negatives=sum(not t.won for t in trajs))
+    return [{"task_type": kind, **row} for kind, row in sorted(rows.items(), key=lambda kv: (kv[0] != ALL, kv[0]))]
+
+
+def summary_table(rounds: list[Path]) -> pd.DataFrame:
+    table = pd.DataFrame([row for d in rounds for row in round_rows(d)])
+    evals = sorted((c for c in table.columns if c.endswith(("_success", "_accumulated")) and c != "train_success"), reverse=True)
+    order = ["round", "task_type", *evals, "train_success", "explored_tasks", "explore_episodes", "explore_successes",
+             "explored_tasks_solved", "successes_per_explored_task", "dataset_positives", "dataset_negatives"]  # fmt: skip
+    return table[[c for c in order if c in table.columns]]
+
+
+def plot(table: pd.DataFrame, out: Path) -> list[Path]:
+    """success.png, dataset.png, exploration.png under ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    out.mkdir(parents=True, exist_ok=True)
+    overall = table[table.task_type == ALL].set_index("round")
+    splits = [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4.5), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        for kind, rows in table.groupby("task_type"):
+            rows = rows.set_index("round")
+            style = {"color": "black", "linewidth": 2.5} if kind == ALL else {"linewidth": 1, "alpha": 0.8}
+            (line,) = ax.plot(rows.index, rows[f"{split}_success"], marker="o", label=f"{kind}", **style)
+            ax.plot(rows.index, rows[f"{split}_accumulated"], linestyle="--", color=line.get_color(), alpha=0.6)
+        title = f"{split}: success by round (solid: single trial, dashed: accumulated)"
+        ax.set(title=title, xlabel="round", ylabel="success rate")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(list(overall.index))
+        ax.title.set_fontsize(9)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    paths = [out / "success.png"]
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(overall.index, overall["dataset_positives"], label="successes (+1)", color="tab:green")
+    negatives = overall["dataset_negatives"]
+    ax.bar(overall.index, negatives, bottom=overall["dataset_positives"], label="failures (-1)", color="tab:red")
+    ax.set(title="Contrastive dataset by round (accumulated)", xlabel="round", ylabel="trajectories")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xticks(list(overall.index))
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out / "dataset.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4.8))
+    explored = overall.dropna(subset=["explored_tasks"]) if "explored_tasks" in overall else overall.iloc[0:0]
+    ax.bar(explored.index - 0.2, explored.get("explored_tasks", []), width=0.4, label="failed tasks explored")
+    ax.bar(explored.index + 0.2, explored.get("explored_tasks_solved", []), width=0.4, label="of which solved by exploration")
+    ax.set(title="ActRe exploration yield by round", xlabel="round", ylabel="training tasks")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xticks(list(overall.index))
+    if "train_success" in overall:
+        twin = ax.twinx()
+        twin.plot(overall.index, overall["train_success"], color="black", marker="o", label="train success (rollouts)")
+        twin.set_ylabel("train success rate")
+        twin.set_ylim(-0.02, 1.02)
+        twin.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "exploration.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.report", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", required=True, nargs="+", type=Path, help="round directories, in order")
     p.add_argument("--out", required=True, type=Path, help="summary.csv (summary.md is written beside it)")
+    p.add_argument("--plots", type=Path, help="folder for success.png, dataset.png, exploration.png")
     args = p.parse_args(argv)
-    table = pd.DataFrame([round_row(d) for d in args.rounds])
+    table = summary_table(args.rounds)
     atomic_write_text(args.out, table.to_csv(index=False))
-    atomic_write_text(args.out.with_suffix(".md"), table.to_markdown(index=False) + "\n")
-    print(table.to_string(index=False))
+    overall = table[table.task_type == ALL].drop(columns="task_type")
+    atomic_write_text(args.out.with_suffix(".md"), overall.to_markdown(index=False) + "\n")
+    if args.plots:
+        plot(table, args.plots)
+    print(overall.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
             data_seed=args.seed,
             use_cpu=not torch.cuda.is_available(),
             remove_unused_columns=False,
+            train_sampling_strategy="group_by_length",  # batches of like lengths: little padding
             dataloader_num_workers=0,
             bf16=args.compute_dtype == "bfloat16" and torch.cuda.is_available(),
         )

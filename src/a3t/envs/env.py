@@ -15,6 +15,7 @@ from a3t.envs.games import load_game_file
 WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
 THINK_PREFIX = "think:"
 THINK_REPLY = "OK."
+NOTHING_HAPPENS = "Nothing happens."
 _PUT = re.compile(r"^(?:put|move) (.+?) (?:in/on|into|in|on|to) (.+)$")
 
 
@@ -97,12 +98,12 @@ class GameEnv:
             res = StepResult(THINK_REPLY, self.admissible)
         else:
             command = resolve_command(action, self.admissible)
-            valid = command in self.admissible
-            state, reward, _ = self._env.step(command)
-            self.admissible = list(state["admissible_commands"])
-            res = StepResult(
-                clean_observation(state["feedback"]), self.admissible, bool(state["won"]), reward=float(reward), valid=valid
-            )
+            if command in self.admissible:
+                state, reward, _ = self._env.step(command)
+                self.admissible = list(state["admissible_commands"])
+                res = StepResult(clean_observation(state["feedback"]), self.admissible, bool(state["won"]), reward=float(reward))
+            else:  # what TextWorld answers to a command it does not know, without its ~50 ms of recomputing the same state
+                res = StepResult(NOTHING_HAPPENS, self.admissible, valid=False)
         res.done = self.done = res.won or self.steps >= self.step_limit
         return res
 
