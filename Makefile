@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs: `make run` (the main job) and `make test` (the tests).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CORES ?= 8
+CORES ?= $(shell nproc)  # one job per 2 cores: more jobs than cores thrash (2 torch threads + 2 env workers each)
 TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
 
 .PHONY: run test bench lint clean
