@@ -32,14 +32,12 @@ def tokens_per_second(trainer_cls, base: str, data, tok, steps: int, batch_size:
             train_sampling_strategy="group_by_length" if grouped else "random", seed=0,
         )  # fmt: skip
         trainer = trainer_cls(model=model, args=args, train_dataset=data, data_collator=collate(tok.pad_token_id), **kw)
-        seen = [0]
-        loader = trainer.get_train_dataloader()
-        for batch in loader:  # the real tokens of an epoch of this run's batches
-            seen[0] += int(batch["attention_mask"].sum())
+        batches = len(trainer.get_train_dataloader())
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-    return seen[0] / len(loader) * steps / seconds  # mean real tokens per batch x batches trained
+    per_batch = sum(len(x["input_ids"]) for x in data.items) / batches  # real tokens of an epoch over its batches
+    return per_batch * steps / seconds
 
 
 class PlainTrainer(Trainer):

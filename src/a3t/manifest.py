@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from importlib import metadata
 from pathlib import Path
 
-from a3t.io import atomic_write_json
+from a3t.io import atomic_write_json, read_json
 
 MANIFEST = "manifest.json"
 PACKAGES = ("a3t", "torch", "transformers", "peft", "trl", "bitsandbytes", "textworld", "alfworld", "snakemake", "pandas")
@@ -75,7 +74,7 @@ def verify(results: Path, workdir: Path) -> tuple[int, list[str]]:
     checked, problems = 0, []
     for path in sorted(results.rglob(MANIFEST)):
         out_dir = path.parent
-        manifest = json.loads(path.read_text())
+        manifest = read_json(path)
         where = path.relative_to(workdir) if path.is_relative_to(workdir) else path
         recorded = manifest.get("outputs", {})
         files = [(workdir / name, digest, "input") for name, digest in manifest.get("inputs", {}).items()]
@@ -88,6 +87,6 @@ def verify(results: Path, workdir: Path) -> tuple[int, list[str]]:
                 problems.append(f"drifted   {file} ({kind} recorded in {where})")
         if recorded:  # (manifests of older versions record no outputs)
             for file in output_files(out_dir):
-                if file.relative_to(out_dir).as_posix() not in recorded and file.name != MANIFEST:
+                if file.relative_to(out_dir).as_posix() not in recorded:
                     problems.append(f"unrecorded {file} (in {where}'s folder)")
     return checked, problems
