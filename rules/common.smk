@@ -1,8 +1,11 @@
 # Config validation, wildcard constraints and input functions (helpers live in src/a3t/, not here).
+import json
 import os
 import sys
 
 from a3t.config import canonical, validate_config
+from a3t.modeling import resolve_base
+from a3t.sources import stage_sources  # noqa: F401  (each rule's code input)
 
 validate_config(config, schema=workflow.source_path("../config/schema.yaml"))
 config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
@@ -20,10 +23,16 @@ def games_manifest(split):
     return f"results/games/{split}/manifest.csv"
 
 
+def per_type(split):
+    """games.sizes[split] as the games CLI's --per-type: a number, a JSON object by type, or all."""
+    size = config["games"]["sizes"][split]
+    return json.dumps(size, sort_keys=True) if isinstance(size, dict) else str(size)
+
+
 def base_model():
-    """The base model the agent is built on: the embedded model this workflow trains, or a configured one."""
-    base = config["model"]["base"]
-    return "results/base_model" if base == "build" else base
+    """The base model the agent is built on: one this workflow builds or converts from GGUF, or a configured one."""
+    m = config["model"]
+    return "results/base_model" if m["base"] == "build" or m["gguf_file"] else m["base"]
 
 
 def base_model_input(wildcards=None):
@@ -32,11 +41,14 @@ def base_model_input(wildcards=None):
     return [base] if base == "results/base_model" or os.path.exists(base) else []
 
 
+def gguf_input():
+    """The GGUF checkpoint that rule convert_base reads (``model.base`` may be ``pkg:PACKAGE``)."""
+    return os.path.join(resolve_base(config["model"]["base"]), config["model"]["gguf_file"])
+
+
 def model_args():
     m = config["model"]
     args = f"--base {base_model()} --compute-dtype {m['compute_dtype']}"
-    if m["gguf_file"]:
-        args += f" --gguf-file {m['gguf_file']}"
     if not m["quantize"]:
         args += " --no-quantize"
     return args
@@ -76,6 +88,23 @@ def train_params(wildcards):
 def generation_params():
     """The eval keys that rollout and exploration use too (not which splits are evaluated)."""
     return {k: config["eval"][k] for k in ("batch_size", "max_new_tokens")}
+
+
+def endpoint_params(used):
+    """The endpoint's config slice where ``used`` (so that it reruns only the rules that ask it), else nothing."""
+    return {k: v for k, v in config["endpoint"].items() if k != "api_key_env"} if used else {}
+
+
+def endpoint_args(used):
+    """CLI flags of a3t.endpoint for the stages that ask it (the API key stays in its environment variable)."""
+    if not used:
+        return ""
+    e = config["endpoint"]
+    return (
+        f"--endpoint-url '{e['base_url']}' --endpoint-model '{e['model']}' --endpoint-key-env {e['api_key_env']} "
+        f"--endpoint-cache '{e['cache']}' --endpoint-max-requests {e['max_requests']} "
+        f"--endpoint-retries {e['retries']} --endpoint-timeout {e['timeout']}"
+    )
 
 
 def train_flags():

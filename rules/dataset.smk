@@ -1,7 +1,8 @@
 rule dataset_round0:
     """Round 0's dataset: the teacher's successful demonstrations."""
     input:
-        "results/round0/teacher/trajectories.jsonl",
+        add="results/round0/teacher/trajectories.jsonl",
+        code=stage_sources("a3t.dataset"),
     output:
         "results/round0/dataset/trajectories.jsonl",
     log:
@@ -12,7 +13,7 @@ rule dataset_round0:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.dataset --add {input} --out {output} > {log} 2>&1"
+        "{PY} a3t.dataset --add {input.add} --out {output} > {log} 2>&1"
 
 
 rule dataset:
@@ -20,6 +21,7 @@ rule dataset:
     input:
         add="results/round{round}/filtered/trajectories.jsonl",
         previous=previous_dataset,
+        code=stage_sources("a3t.dataset"),
     output:
         "results/round{round}/dataset/trajectories.jsonl",
     wildcard_constraints:

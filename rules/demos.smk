@@ -1,7 +1,8 @@
 rule pretrain_corpus:
     """Text for the embedded base model: scripted players on the pretrain split."""
     input:
-        games_manifest("pretrain"),
+        games=games_manifest("pretrain"),
+        code=stage_sources("a3t.demos"),
     output:
         "results/pretrain/trajectories.jsonl",
     params:
@@ -17,21 +18,26 @@ rule pretrain_corpus:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.demos --games {input} --out {output} --players {params.players} --keep all "
+        "{PY} a3t.demos --games {input.games} --out {output} --players {params.players} --keep all "
         "--random-steps {params.random_steps} --astray 0 --step-limit {params.step_limit} --seed {params.seed} "
         "--split pretrain --workers {threads} > {log} 2>&1"
 
 
 rule teacher_demos:
-    """Round 0's demonstrations: the ReAct teacher on the training tasks, failures dropped."""
+    """Round 0's demonstrations: the ReAct teacher (scripted, or an LLM behind an endpoint) on the training tasks,
+    failures dropped."""
     input:
-        games_manifest("train"),
+        games=games_manifest("train"),
+        code=stage_sources("a3t.demos"),
     output:
         "results/round0/teacher/trajectories.jsonl",
     params:
+        player="prompted" if config["teacher"]["source"] == "endpoint" else "teacher",
         astray=config["teacher"]["astray"],
         step_limit=config["env"]["step_limit"],
         seed=config["seed"],
+        endpoint=endpoint_params(config["teacher"]["source"] == "endpoint"),
+        endpoint_args=endpoint_args(config["teacher"]["source"] == "endpoint"),
     log:
         "results/logs/round0/teacher.log",
     benchmark:
@@ -40,5 +46,6 @@ rule teacher_demos:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.demos --games {input} --out {output} --players teacher --keep won --astray {params.astray} "
-        "--step-limit {params.step_limit} --seed {params.seed} --workers {threads} > {log} 2>&1"
+        "{PY} a3t.demos --games {input.games} --out {output} --players {params.player} --keep won "
+        "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --workers {threads} "
+        "{params.endpoint_args} > {log} 2>&1"

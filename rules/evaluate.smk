@@ -5,6 +5,7 @@ rule evaluate:
         base=base_model_input,
         games=[games_manifest(s) for s in config["eval"]["splits"]],
         previous=previous_eval,
+        code=stage_sources("a3t.evaluate"),
     output:
         summary="results/round{round}/eval.json",
         trajectories=directory("results/round{round}/eval"),

@@ -5,6 +5,7 @@ rule explore:
         base=base_model_input,
         rollouts="results/round{round}/rollouts",
         games=games_manifest("train"),
+        code=stage_sources("a3t.explore"),
     output:
         "results/round{round}/explore/trajectories.jsonl",
     wildcard_constraints:
@@ -16,6 +17,8 @@ rule explore:
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],
         seed=config["seed"],
+        endpoint=endpoint_params(config["explore"]["actre"] == "endpoint"),
+        endpoint_args=endpoint_args(config["explore"]["actre"] == "endpoint"),
     log:
         "results/logs/round{round}/explore.log",
     benchmark:
@@ -28,4 +31,5 @@ rule explore:
         "--games {input.games} --out {output} --round {wildcards.round} --samples {params.x[samples]} "
         "--early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} --temperature {params.x[temperature]} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
-        "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} > {log} 2>&1"
+        "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} --actre {params.x[actre]} "
+        "{params.endpoint_args} > {log} 2>&1"

@@ -4,10 +4,13 @@ rule filter:
         rollouts="results/round{round}/rollouts",
         explore="results/round{round}/explore/trajectories.jsonl",
         previous=previous_dataset,
+        code=stage_sources("a3t.filter"),
     output:
         "results/round{round}/filtered/trajectories.jsonl",
     wildcard_constraints:
         round=r"[1-9]\d*",
+    params:
+        failures="" if config["filter"]["keep_failures"] else "--no-failures",
     log:
         "results/logs/round{round}/filter.log",
     benchmark:
@@ -17,4 +20,4 @@ rule filter:
         mem_mb=1000,
     shell:
         "{PY} a3t.filter --rollouts {input.rollouts}/train.jsonl --explore {input.explore} "
-        "--previous {input.previous} --out {output} > {log} 2>&1"
+        "--previous {input.previous} {params.failures} --out {output} > {log} 2>&1"

@@ -1,14 +1,16 @@
 rule games:
     """One split of ALFWorld games: generated offline, or indexed from real data (games.source)."""
+    input:
+        code=stage_sources("a3t.games"),
     output:
         "results/games/{split}/manifest.csv",
     params:
         games=lambda w: {k: v for k, v in config["games"].items() if k != "sizes"},
         size=lambda w: config["games"]["sizes"][w.split],
         source=lambda w: (
-            f"--data-dir '{config['games']['data_dir']}'"
+            f"--data-dir '{config['games']['data_dir']}' --per-type '{per_type(w.split)}' --seed {config['games']['seed']}"
             if config["games"]["source"] == "alfworld"
-            else f"--per-type {config['games']['sizes'][w.split]} --seed {config['games']['seed']} "
+            else f"--per-type '{per_type(w.split)}' --seed {config['games']['seed']} "
             f"--unseen-floorplans {','.join(map(str, config['games']['unseen_floorplans']))} "
             f"--distractors {config['games']['distractors']} --max-instances {config['games']['max_instances']} "
             f"--max-draws {config['games']['max_draws']}"

@@ -5,6 +5,7 @@ rule report:
         [f"results/round{k}/dataset/trajectories.jsonl" for k in range(config["rounds"] + 1)],
         [f"results/round{k}/explore/trajectories.jsonl" for k in range(1, config["rounds"] + 1)],
         [f"results/round{k}/rollouts" for k in range(1, config["rounds"] + 1)],
+        code=stage_sources("a3t.report"),
     output:
         csv=report("results/summary.csv", caption="../report/summary.rst", category="Summary"),
         md="results/summary.md",

@@ -4,6 +4,7 @@ rule rollout:
         adapter=previous_adapter,
         base=base_model_input,
         games=games_manifest("train"),
+        code=stage_sources("a3t.evaluate"),
     output:
         directory("results/round{round}/rollouts"),
     wildcard_constraints:

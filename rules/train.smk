@@ -4,6 +4,7 @@ rule train:
     input:
         data="results/round{round}/dataset/trajectories.jsonl",
         base=base_model_input,
+        code=stage_sources("a3t.train"),
     output:
         directory("results/round{round}/adapter"),
     params:

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny generated game splits, made once per test session."""
+"""Shared fixtures: tiny generated game splits, and the tiny workflow run, each made once per test session."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from a3t.envs import TASK_TYPES
 from a3t.games import generate_split
+from tests.workflow import TINY, snakemake, workflow_copy
 
 UNSEEN = [10, 219, 308, 424]
 
@@ -16,3 +17,12 @@ def games_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("games") / "train"
     generate_split(out, "train", {t: 1 for t in TASK_TYPES}, seed=0, unseen=UNSEEN, distractors=2, max_instances=2)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole DAG up to round 2 on tests/config/tiny.yaml, in a scratch copy of the workflow."""
+    wd = workflow_copy(tmp_path_factory.mktemp("wf"))
+    proc = snakemake(wd, "results/round2/eval.json", "--configfile", str(TINY))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return wd

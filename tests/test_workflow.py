@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -15,30 +16,7 @@ import yaml
 
 from a3t.evaluate import summarize
 from a3t.trajectory import read_trajectories
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "config" / "tiny.yaml"
-
-
-def _workflow_copy(dst: Path) -> Path:
-    for name in ("Snakefile", "rules", "config", "report"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / name)
-    return dst
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=1200
-    )
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    wd = _workflow_copy(tmp_path_factory.mktemp("wf"))
-    proc = snakemake(wd, "results/round2/eval.json", "--configfile", str(TINY))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return wd
+from tests.workflow import TINY, snakemake, workflow_copy
 
 
 def test_round0_end_to_end(tiny_run):
@@ -99,22 +77,69 @@ def test_html_report_has_the_table_plots_and_captions(tiny_run):
     assert "accumulated, a task counts once any agent" in html  # a caption (report/success.rst)
 
 
-def test_param_change_reruns_only_downstream(tiny_run):
-    config = yaml.safe_load(TINY.read_text())
-    config["eval"]["batch_size"] = 3
-    changed = tiny_run / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config))
-    proc = snakemake(tiny_run, "-n", "results/round0/eval.json", "--configfile", str(changed))
+def _planned(workdir: Path, target: str, config: dict | None = None) -> dict[str, int]:
+    """The jobs ``snakemake -n`` would run for ``target`` (rule -> count), on the tiny config or a changed copy."""
+    path = TINY
+    if config is not None:
+        path = workdir / "changed.yaml"
+        path.write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "-n", target, "--configfile", str(path))
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))  # snakemake's job-stats table
-    assert "evaluate" in jobs and "train" not in jobs and "games" not in jobs
+    assert proc.returncode == 0, out[-3000:]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total"}
+
+
+def _changed(section: str, key: str, value) -> dict:
     config = yaml.safe_load(TINY.read_text())
-    config["train"]["fail_weight"] = -0.5  # only rounds >= 1 see failures: round 0 is untouched
-    changed.write_text(yaml.safe_dump(config))
-    proc = snakemake(tiny_run, "-n", "results/round1/eval.json", "--configfile", str(changed))
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, re.M))
-    assert jobs.get("train") == "1" and "rollout" not in jobs and jobs.get("evaluate") == "1"
+    config[section][key] = value
+    return config
+
+
+ROUND1 = {"filter": 1, "dataset": 1, "train": 1, "evaluate": 1}  # a round's jobs after its exploration
+
+
+@pytest.mark.parametrize(
+    "change, target, expected",
+    [
+        (None, "results/round2/eval.json", {}),  # nothing changed: nothing runs
+        (("eval", "batch_size", 3), "results/round0/eval.json", {"evaluate": 1}),
+        # round 0 is SFT: failures' weight only reaches rounds >= 1 (train + its evaluation), not rollouts
+        (("train", "fail_weight", -0.5), "results/round1/eval.json", {"train": 1, "evaluate": 1}),
+        (("filter", "keep_failures", False), "results/round1/eval.json", ROUND1),
+        (("explore", "p_sample", 0.25), "results/round1/eval.json", {"explore": 1, **ROUND1}),
+        (("games", "seed", 1), "results/round1/eval.json", "everything"),
+    ],
+)
+def test_config_change_reruns_exactly_downstream(tiny_run, change, target, expected):
+    planned = _planned(tiny_run, target, None if change is None else _changed(*change))
+    if expected == "everything":
+        expected = {"games": 4, "pretrain_corpus": 1, "base_model": 1, "teacher_demos": 1, "dataset_round0": 1}
+        expected |= {"train": 2, "evaluate": 2, "rollout": 1, "explore": 1, "filter": 1, "dataset": 1}
+    assert planned == expected
+
+
+@pytest.mark.parametrize(
+    "module, target, expected",
+    [
+        ("filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
+        ("report.py", "results/summary.csv", {"report": 1}),
+        ("explore.py", "results/round1/eval.json", {"explore": 1, **ROUND1}),
+        ("agent.py", "results/round1/eval.json", {"rollout": 1, "explore": 1, **ROUND1, "evaluate": 2}),
+    ],
+)
+def test_code_change_reruns_the_rules_that_import_it(tiny_run, module, target, expected):
+    """Each rule lists the a3t sources its CLI imports (a3t.sources): an edited module reruns its users only."""
+    import a3t
+
+    assert snakemake(tiny_run, target, "--configfile", str(TINY)).returncode == 0  # summary.csv may not exist yet
+    path = Path(a3t.__file__).parent / module
+    before = path.stat()
+    try:
+        os.utime(path, (before.st_atime, before.st_mtime + 10**6))  # as if edited after every output
+        assert _planned(tiny_run, target) == expected
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert _planned(tiny_run, target) == {}
 
 
 def test_adapter_reloads_and_generates(tiny_run):
@@ -168,10 +193,12 @@ def test_batched_cached_play_equals_one_episode_at_a_time(tiny_run):
             "games.task_types.0",
         ),
         ("rounds: -1\n", "rounds"),
+        ("env: {step_limit: 0}\n", "env.step_limit"),
+        ("filter: {keep_failures: maybe}\n", "filter.keep_failures"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, bad, key):
-    wd = _workflow_copy(tmp_path)
+    wd = workflow_copy(tmp_path)
     (tmp_path / "bad.yaml").write_text(bad)
     proc = snakemake(wd, "-n", "--configfile", "bad.yaml")
     err = proc.stdout + proc.stderr
@@ -301,3 +328,28 @@ def test_verify_names_drifted_missing_and_unrecorded_files(tiny_run, tmp_path):
     assert re.search(r"drifted .*round1/dataset/trajectories.jsonl \(output recorded in .*round1/dataset/manifest.json", out)
     assert re.search(r"drifted .*round1/dataset/trajectories.jsonl \(input recorded in .*round2/filtered/manifest.json", out)
     assert re.search(r"missing .*round2/eval/valid_seen.jsonl", out) and re.search(r"unrecorded .*round2/eval/notes.txt", out)
+
+
+def test_slurm_dry_run_of_the_paper_config(tmp_path):
+    """The paper's DAG on a cluster: every job with its resources, GPUs only for the model rules."""
+    wd = workflow_copy(tmp_path)
+    env = os.environ | {"ALFWORLD_DATA": str(tmp_path / "alfworld")}
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm", "results/round4/eval.json"]
+    proc = subprocess.run(
+        [*cmd, "--configfile", "config/paper.yaml"], cwd=wd, env=env, capture_output=True, text=True, timeout=600
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
+    assert jobs == {
+        "games": 3, "teacher_demos": 1, "dataset_round0": 1, "train": 5, "evaluate": 5, "rollout": 4, "explore": 4,
+        "filter": 4, "dataset": 4, "total": 31,
+    }  # fmt: skip
+    resources = dict(re.findall(r"^rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", out, re.M))
+    for rule in ("train", "rollout", "explore", "evaluate"):
+        assert "slurm_partition=gpu" in resources[rule] and "gpu=1" in resources[rule], (rule, resources[rule])
+    for rule in ("games", "teacher_demos", "filter", "dataset"):
+        assert "gpu=" not in resources[rule] and "slurm_partition=cpu" in resources[rule], (rule, resources[rule])
+    assert "--base mistralai/Mistral-7B-Instruct-v0.2 --compute-dtype bfloat16" in out
+    assert "--optim paged_adamw_32bit" in out and "--lora-r 16 --lora-alpha 32" in out and "--target-modules q_proj,v_proj" in out
+    assert "--samples 40" in out and "--actre endpoint" in out and "--players prompted" in out

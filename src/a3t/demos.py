@@ -3,7 +3,8 @@
     python -m a3t.demos --games results/games/train/manifest.csv --players teacher --astray 0.2 \
         --keep won --out results/round0/teacher/trajectories.jsonl
 
-Players: ``teacher`` (ReAct teacher that searches, see :mod:`a3t.teacher`), ``walkthrough`` (the
+Players: ``teacher`` (ReAct teacher that searches, see :mod:`a3t.teacher`), ``prompted`` (the paper's
+teacher: an LLM behind an OpenAI-compatible endpoint, prompted 1-shot, see :mod:`a3t.prompted`), ``walkthrough`` (the
 game's expert plan, no thoughts) and ``random`` (random admissible actions). Used for the round-0
 demonstrations (teacher, failures dropped) and for the base model's pretraining corpus.
 """
@@ -15,15 +16,17 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from a3t.endpoint import Endpoint, add_endpoint_args, endpoint_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import Game, load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
+from a3t.prompted import PromptedTeacher
 from a3t.rollout import Job, ScriptPlayer, run_episodes
 from a3t.teacher import teacher
 from a3t.trajectory import Trajectory, write_trajectories
 
-PLAYERS = ("teacher", "walkthrough", "random")
+PLAYERS = ("teacher", "prompted", "walkthrough", "random")
 
 
 def _walkthrough(game: Game, first: str, rng: random.Random):
@@ -47,7 +50,13 @@ class RandomPlayer:
         }
 
 
-def make_player(name: str, astray: float, random_steps: int) -> ScriptPlayer | RandomPlayer:
+def make_player(
+    name: str, astray: float, random_steps: int, endpoint: Endpoint | None = None
+) -> ScriptPlayer | RandomPlayer | PromptedTeacher:
+    if name == "prompted":
+        if endpoint is None:
+            raise A3TError("player 'prompted' needs an endpoint: --endpoint-url and --endpoint-model")
+        return PromptedTeacher(endpoint)
     if name == "teacher":
         return ScriptPlayer(lambda g, first, rng: teacher(g.task_type, g.goal, first), "teacher", astray)
     if name == "walkthrough":
@@ -67,13 +76,14 @@ def play(
     slots: int = 8,
     random_steps: int = 15,
     split: str = "train",
+    endpoint: Endpoint | None = None,
 ) -> list[Trajectory]:
     out: list[Trajectory] = []
     with BatchEnv(workers=workers, step_limit=step_limit) as env:
         for k, name in enumerate(players):
-            player = make_player(name, astray, random_steps)
+            player = make_player(name, astray, random_steps, endpoint)
             jobs = [Job(g, sample=k) for g in games]
-            origin = "expert" if name == "walkthrough" else name
+            origin = {"walkthrough": "expert", "prompted": "teacher"}.get(name, name)
             out += run_episodes(jobs, player, env, slots, seed, origin=origin, split=split, desc=f"demos/{name}")
     return out
 
@@ -91,14 +101,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--slots", type=int, default=8)
     p.add_argument("--split", default="train")
+    add_endpoint_args(p)
     args = p.parse_args(argv)
     if not 0.0 <= args.astray <= 1.0:
         raise A3TError(f"--astray must be in [0, 1], got {args.astray}")
     if args.step_limit < 1:
         raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
     players = [x for x in args.players.split(",") if x]
+    endpoint = endpoint_from_args(args) if "prompted" in players else None
     for name in players:
-        make_player(name, 0.0, 1)
+        make_player(name, 0.0, 1, endpoint)
     trajs = play(
         load_split(args.games),
         players,
@@ -109,13 +121,17 @@ def main(argv: list[str] | None = None) -> None:
         args.slots,
         args.random_steps,
         args.split,
+        endpoint,
     )
     kept = [t for t in trajs if t.won or args.keep == "all"]
     write_trajectories(args.out, kept)
     by_type = Counter(t.task_type for t in trajs)
     won = Counter(t.task_type for t in trajs if t.won)
     counts = {"episodes": dict(sorted(by_type.items())), "won": dict(sorted(won.items())), "kept": len(kept)}
-    config = {k: v for k, v in vars(args).items() if k not in ("games", "out", "workers", "slots")}
+    if endpoint is not None:
+        counts["endpoint"] = endpoint.stats()
+    skip = ("games", "out", "workers", "slots", "endpoint_key_env", "endpoint_cache")
+    config = {k: v for k, v in vars(args).items() if k not in skip}
     write_manifest(args.out.parent, "demos", config, inputs=[args.games], **counts)
     print(dumps(counts))
 

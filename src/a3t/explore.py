@@ -23,11 +23,13 @@ import torch
 
 from a3t.actre import actre_prompt, parse_reason
 from a3t.agent import LLMPlayer, add_agent_args, agent_from_args
+from a3t.endpoint import add_endpoint_args, endpoint_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import NOTHING_HAPPENS
 from a3t.envs.games import load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
+from a3t.prompted import EndpointActRe, game_grammar
 from a3t.prompts import parse_action
 from a3t.rollout import Job, run_episodes
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
@@ -60,14 +62,17 @@ def choose_sample(rng: random.Random, p: float, steps: list[Step], admissible: l
 class ExplorePlayer:
     """The agent, with some of its actions replaced by sampled ones that ActRe explains."""
 
-    def __init__(self, agent: LLMPlayer, actre: LLMPlayer, p: float):
+    def __init__(self, agent: LLMPlayer, actre: LLMPlayer | EndpointActRe, p: float):
         self.agent, self.actre, self.p = agent, actre, p
         self._rng: dict[int, random.Random] = {}
         self._pending: dict[int, str] = {}  # slot -> sampled action, played after its reason
+        self._grammar: dict[int, str] = {}
 
     def start(self, slot, game, traj, rng):
         self._rng[slot] = rng
         self._pending.pop(slot, None)
+        if isinstance(self.actre, EndpointActRe):
+            self._grammar[slot] = game_grammar(game)
         self.agent.start(slot, game, traj, rng)
 
     def act(self, trajs, admissible):
@@ -83,23 +88,29 @@ class ExplorePlayer:
                 actre_slots[slot] = sampled
         prompts = [self.agent.prompt(s, trajs[s]) for s in policy_slots]
         keys = [(s, trajs[s].task_id, trajs[s].sample, "policy") for s in policy_slots]
-        budget = self.actre.max_len - self.actre.max_new_tokens - 2
-        for slot, action in actre_slots.items():
-            t = trajs[slot]
-            prompts.append(actre_prompt(self.actre.tok, t.initial_observation, t.steps, action, budget))
-            keys.append((slot, t.task_id, t.sample, "actre"))
+        endpoint = isinstance(self.actre, EndpointActRe)
+        if endpoint:  # the paper's ActRe: the prompted teacher
+            reasons = self.actre.reasons([(trajs[s], self._grammar[s], a) for s, a in actre_slots.items()])
+        else:  # the agent's own model, in the same batched generate as the policy
+            budget = self.actre.max_len - self.actre.max_new_tokens - 2
+            for slot, action in actre_slots.items():
+                t = trajs[slot]
+                prompts.append(actre_prompt(self.actre.tok, t.initial_observation, t.steps, action, budget))
+                keys.append((slot, t.task_id, t.sample, "actre"))
+        replies = []
         if prompts:
             self.agent.seed_for(trajs[min(trajs)])
             replies = self.agent.generate(prompts, keys)
-            for slot, reply in zip(policy_slots, replies, strict=False):
-                out[slot] = (parse_action(reply) or "look", "policy")
-            for (slot, action), reply in zip(actre_slots.items(), replies[len(policy_slots) :], strict=True):
-                reason = parse_reason(reply)
-                if reason:
-                    out[slot] = (f"think: {reason}", "actre")
-                    self._pending[slot] = action
-                else:  # ActRe wrote nothing: the sampled action goes in without a reason
-                    out[slot] = (action, "sampled")
+        for slot, reply in zip(policy_slots, replies, strict=False):
+            out[slot] = (parse_action(reply) or "look", "policy")
+        if not endpoint:
+            reasons = [parse_reason(r) for r in replies[len(policy_slots) :]]
+        for (slot, action), reason in zip(actre_slots.items(), reasons, strict=True):
+            if reason:
+                out[slot] = (f"think: {reason}", "actre")
+                self._pending[slot] = action
+            else:  # ActRe wrote nothing: the sampled action goes in without a reason
+                out[slot] = (action, "sampled")
         return out
 
 
@@ -118,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--early-stop", type=int, default=0, help="stop a task after this many successes (0: never)")
     p.add_argument("--p-sample", type=float, default=0.3, help="probability of sampling the action at a step")
     p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
+    p.add_argument("--actre", choices=("self", "endpoint"), default="self", help="who writes the reasons")
+    add_endpoint_args(p)
     args = p.parse_args(argv)
     if not 0.0 <= args.p_sample <= 1.0:
         raise A3TError(f"--p-sample must be in [0, 1], got {args.p_sample}")
@@ -131,9 +144,10 @@ def main(argv: list[str] | None = None) -> None:
         raise A3TError(f"{args.rollouts}: tasks not in {args.games}: {unknown[:5]}")
     start = time.perf_counter()
     trajs: list[Trajectory] = []
+    endpoint = endpoint_from_args(args) if args.actre == "endpoint" else None
     if failed:
         agent = agent_from_args(args, args.temperature)
-        player = ExplorePlayer(agent, agent, args.p_sample)
+        player = ExplorePlayer(agent, EndpointActRe(endpoint) if endpoint else agent, args.p_sample)
         jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
         with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
             trajs = run_episodes(
@@ -149,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
         "successes": sum(won.values()),
         "tasks_solved": len(solved),
         "successes_per_type": dict(sorted(won.items())),
-        "seconds": round(time.perf_counter() - start, 1),
     }
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")}
+    if endpoint is not None:
+        counts["endpoint"] = endpoint.stats()
+    skip = ("out", "workers", "threads", "endpoint_key_env", "endpoint_cache")
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in skip}
     write_manifest(args.out.parent, "explore", config, inputs=[args.rollouts, args.games], **counts)
-    print(dumps(counts))
+    print(dumps(counts), f"in {time.perf_counter() - start:.0f} s")  # wall time in the log, not in the manifest
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ from a3t.manifest import write_manifest
 from a3t.trajectory import Trajectory, read_trajectories, write_trajectories
 
 
-def select(rollouts: list[Trajectory], explored: list[Trajectory], solved_before: set[str] = frozenset()) -> list[Trajectory]:
-    """Successes, plus the agent's own failures of tasks that have a success."""
+def select(
+    rollouts: list[Trajectory], explored: list[Trajectory], solved_before: set[str] = frozenset(), keep_failures: bool = True
+) -> list[Trajectory]:
+    """Successes, plus (``keep_failures``) the agent's own failures of tasks that have a success."""
     wins = [t for t in rollouts + explored if t.won]
     solved = {t.task_id for t in wins} | set(solved_before)
-    failures = [t for t in rollouts if not t.won and t.task_id in solved]
+    failures = [t for t in rollouts if not t.won and t.task_id in solved] if keep_failures else []
     return wins + failures
 
 
@@ -37,11 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
     p.add_argument("--explore", required=True, type=Path, help="composed trajectories from exploration")
     p.add_argument("--previous", type=Path, help="the accumulated dataset so far (its successes count as solved)")
+    p.add_argument("--no-failures", action="store_true", help="keep successes only (no contrastive failures)")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
     rollouts, explored = list(read_trajectories(args.rollouts)), list(read_trajectories(args.explore))
     before = {t.task_id for t in read_trajectories(args.previous) if t.won} if args.previous else set()
-    kept = select(rollouts, explored, before)
+    kept = select(rollouts, explored, before, keep_failures=not args.no_failures)
     write_trajectories(args.out, kept)
     counts = {
         "kept": len(kept),
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         "rollout_failures_dropped": sum(not t.won for t in rollouts) - sum(not t.won for t in kept),
     }
     inputs = [args.rollouts, args.explore] + ([args.previous] if args.previous else [])
-    write_manifest(args.out.parent, "filter", {"previous": bool(args.previous)}, inputs=inputs, **counts)
+    config = {"previous": bool(args.previous), "keep_failures": not args.no_failures}
+    write_manifest(args.out.parent, "filter", config, inputs=inputs, **counts)
     print(dumps(counts))
 
 

@@ -152,20 +152,30 @@ def write_manifest_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def index_split(out: Path, split: str, data_dir: Path, task_types: list[str]) -> dict:
-    """Index real ALFWorld games (``json_2.1.1/<split>/...``) into ``out/manifest.csv``."""
+def index_split(
+    out: Path, split: str, data_dir: Path, task_types: list[str], sizes: dict[str, int] | None = None, seed: int = 0
+) -> dict:
+    """Index real ALFWorld games (``json_2.1.1/<split>/...``) into ``out/manifest.csv``; with ``sizes``, a
+    seeded sample of that many games per task type (all of a type that has fewer)."""
     rows, skipped = index_alfworld(data_dir, split, task_types)
     if not rows:
         raise A3TError(f"{data_dir}: split {split!r} has no solvable game of types {task_types} (skipped: {dict(skipped)})")
+    if sizes is not None:
+        rng = random.Random(f"{seed}/{split}")
+        by_type = {t: [r for r in rows if r["task_type"] == t] for t in task_types}
+        rows = [r for t, pool in by_type.items() for r in rng.sample(pool, min(sizes.get(t, 0), len(pool)))]
     out.mkdir(parents=True, exist_ok=True)
     write_manifest_csv(out / "manifest.csv", rows)
     counts = {"games": dict(Counter(r["task_type"] for r in rows)), "skipped": dict(skipped)}
-    write_manifest(out, "games", {"split": split, "data_dir": str(data_dir), "task_types": task_types}, **counts)
+    config = {"split": split, "data_dir": str(data_dir), "task_types": task_types, "sizes": sizes, "seed": seed}
+    write_manifest(out, "games", config, **counts)
     return counts
 
 
-def parse_sizes(text: str, task_types: list[str]) -> dict[str, int]:
-    """``"4"`` (every type) or a JSON object ``{"pick_and_place_simple": 3, ...}``."""
+def parse_sizes(text: str, task_types: list[str]) -> dict[str, int] | None:
+    """``"4"`` (every type), a JSON object ``{"pick_and_place_simple": 3, ...}``, or ``all`` (None: real data only)."""
+    if text == "all":
+        return None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
@@ -201,10 +211,12 @@ def main(argv: list[str] | None = None) -> None:
         raise A3TError(str(err)) from err
     if args.data_dir:
         data_dir = Path(os.path.expandvars(args.data_dir))
-        counts = index_split(args.out, args.split, data_dir, task_types)
+        counts = index_split(args.out, args.split, data_dir, task_types, parse_sizes(args.per_type, task_types), args.seed)
     else:
         unseen = [int(x) for x in args.unseen_floorplans.split(",") if x]
         sizes = parse_sizes(args.per_type, task_types)
+        if sizes is None:
+            raise A3TError("--per-type all: only real data (--data-dir) has a fixed set of games to take all of")
         counts = generate_split(
             args.out, args.split, sizes, args.seed, unseen, args.distractors, args.max_instances, args.max_draws, args.workers
         )

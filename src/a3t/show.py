@@ -60,5 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             break
     if not shown:
         raise A3TError(f"{args.file}: no trajectory matches" + (f" task {args.task!r}" if args.task else ""))
+
+
 if __name__ == "__main__":
     run_cli(main)
