@@ -15,6 +15,7 @@ rule report:
     params:
         rounds=" ".join(f"results/round{k}" for k in range(config["rounds"] + 1)),
         plots=lambda w, output: os.path.dirname(output.success),
+        reference=" ".join(f"'{label}={rate}'" for label, rate in config["report"]["reference"].items()),
     log:
         "results/logs/report.log",
     benchmark:
@@ -23,4 +24,5 @@ rule report:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.report --rounds {params.rounds} --out {output.csv} --plots {params.plots} > {log} 2>&1"
+        "{PY} a3t.report --rounds {params.rounds} --out {output.csv} --plots {params.plots} "
+        "--reference {params.reference} > {log} 2>&1"

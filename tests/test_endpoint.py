@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from a3t.endpoint import Endpoint
 from a3t.io import A3TError
@@ -102,19 +103,25 @@ def test_exploration_with_the_endpoint_as_actre(tiny_run, tmp_path):
         proc = subprocess.run([sys.executable, "-m", "a3t.explore", *args], capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
     trajs = list(read_trajectories(tmp_path / "explore.jsonl"))
+    asked = [r for r in server.requests if r["prompt"].endswith("Reason for the action:")]
+    assert asked and len(asked) == sum(s.source == "actre" for t in trajs for s in t.steps)  # one reason per request
     reasons = [(a, b) for t in trajs for a, b in zip(t.steps, t.steps[1:], strict=False) if a.source == "actre"]
-    assert reasons and len(reasons) == len([r for r in server.requests if r["prompt"].endswith("Reason for the action:")])
+    assert reasons  # (a reason that used the last step of an episode has no action after it)
     for thought, sampled in reasons:  # the server's reason, cut at the stop string, before the action it explains
         assert thought.action == "think: " + ACTRE_ANSWER.format(action=sampled.action) and sampled.source == "sampled"
 
 
 def test_dry_run_with_the_endpoint_config_names_it_in_the_jobs(tiny_run):
-    proc = snakemake(
-        tiny_run, "-n", "-p", "results/round1/eval.json", "--configfile", str(TINY),
-        "--config", "teacher={source: endpoint, astray: 0.0}", "explore={samples: 2, early_stop: 0, p_sample: 0.5, "
-        "temperature: 0.0, actre: endpoint}", "endpoint={base_url: 'http://gpu:8000/v1', model: gpt-3.5-turbo-instruct}",
-    )  # fmt: skip
+    config = yaml.safe_load(TINY.read_text())
+    config["teacher"]["source"] = "endpoint"
+    config["explore"]["actre"] = "endpoint"
+    config["endpoint"] = {"base_url": "http://gpu:8000/v1", "model": "gpt-3.5-turbo-instruct"}
+    path = tiny_run / "endpoint.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tiny_run, "-n", "-p", "results/round1/eval.json", "--configfile", str(path))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "--players prompted" in out and "--actre endpoint" in out and "--endpoint-url 'http://gpu:8000/v1'" in out
-    assert "a3t.train" in out and " --actre " not in out.split("a3t.train", 1)[1].split("\n", 1)[0]  # no self-ActRe view
+    assert "--endpoint-cache 'results/cache/endpoint.jsonl'" in out and "--endpoint-key-env OPENAI_API_KEY" in out
+    train = [line for line in out.splitlines() if "-m a3t.train" in line]
+    assert train and all(" --actre" not in line for line in train)  # no self-ActRe view to learn

@@ -31,7 +31,9 @@ def test_gguf_is_converted_once_and_loads_4bit(smollm2_run):
     assert isinstance(model.model.layers[0].self_attn.q_proj, bnb.nn.Linear4bit)
     assert model.model.layers[0].self_attn.q_proj.weight.quant_type == "nf4"
     tok = load_tokenizer(str(smollm2_run / "base_model"))
-    text = tok.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "go to desk 1"}], tokenize=False)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "go to desk 1"}], tokenize=False
+    )
     assert text.startswith("<|im_start|>user\nhi<|im_end|>") and "<|im_start|>assistant\ngo to desk 1<|im_end|>" in text
     enc = tok.apply_chat_template(
         [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "go to desk 1"}],

@@ -123,23 +123,26 @@ def test_config_change_reruns_exactly_downstream(tiny_run, change, target, expec
     [
         ("filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
         ("report.py", "results/summary.csv", {"report": 1}),
-        ("explore.py", "results/round1/eval.json", {"explore": 1, **ROUND1}),
         ("agent.py", "results/round1/eval.json", {"rollout": 1, "explore": 1, **ROUND1, "evaluate": 2}),
     ],
 )
 def test_code_change_reruns_the_rules_that_import_it(tiny_run, module, target, expected):
-    """Each rule lists the a3t sources its CLI imports (a3t.sources): an edited module reruns its users only."""
+    """Each rule lists the a3t sources its CLI imports (a3t.sources): an edited module reruns its users only;
+    a module touched without a change of content reruns nothing."""
     import a3t
 
-    assert snakemake(tiny_run, target, "--configfile", str(TINY)).returncode == 0  # summary.csv may not exist yet
+    if target == "results/summary.csv":  # the report may not have been made yet
+        assert snakemake(tiny_run, target, "--configfile", str(TINY)).returncode == 0
     path = Path(a3t.__file__).parent / module
-    before = path.stat()
+    before, text = path.stat(), path.read_bytes()
     try:
-        os.utime(path, (before.st_atime, before.st_mtime + 10**6))  # as if edited after every output
+        path.write_bytes(text + b"\n# edited by a test\n")  # newer than every output, and a new checksum
         assert _planned(tiny_run, target) == expected
+        path.write_bytes(text)  # newer again, but the same bytes: Snakemake compares checksums, nothing reruns
+        assert _planned(tiny_run, target) == {}
     finally:
+        path.write_bytes(text)
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert _planned(tiny_run, target) == {}
 
 
 def test_adapter_reloads_and_generates(tiny_run):
@@ -353,3 +356,23 @@ def test_slurm_dry_run_of_the_paper_config(tmp_path):
     assert "--base mistralai/Mistral-7B-Instruct-v0.2 --compute-dtype bfloat16" in out
     assert "--optim paged_adamw_32bit" in out and "--lora-r 16 --lora-alpha 32" in out and "--target-modules q_proj,v_proj" in out
     assert "--samples 40" in out and "--actre endpoint" in out and "--players prompted" in out
+
+
+def test_report_draws_reference_lines_and_rejects_bad_ones(tiny_run, tmp_path, capsys):
+    from a3t.io import run_cli
+    from a3t.report import main
+
+    rounds = [str(tiny_run / "results" / f"round{k}") for k in range(3)]
+    images = {}
+    for name, ref in (("plain", []), ("paper", ["--reference", "paper: single trial (96%)=0.96", "paper: accumulated=1.0"])):
+        run_cli(main, ["--rounds", *rounds, "--out", str(tmp_path / name / "summary.csv"), "--plots", str(tmp_path / name), *ref])
+        images[name] = (tmp_path / name / "success.png").read_bytes()
+    assert images["plain"] != images["paper"]
+    with pytest.raises(SystemExit):
+        run_cli(main, ["--rounds", *rounds, "--out", str(tmp_path / "bad" / "summary.csv"), "--reference", "paper=96"])
+    assert "--reference expects LABEL=RATE with a rate in [0, 1], got 'paper=96'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    config = yaml.safe_load(TINY.read_text()) | {"report": {"reference": {"paper: single trial": 0.96}}}
+    (tmp_path / "ref.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(tiny_run, "-n", "-p", "-f", "results/summary.csv", "--configfile", str(tmp_path / "ref.yaml"))
+    assert "--reference 'paper: single trial=0.96'" in proc.stdout + proc.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from a3t.io import atomic_write_text, read_json, run_cli
+from a3t.io import A3TError, atomic_write_text, read_json, run_cli
 from a3t.trajectory import Trajectory, read_trajectories
 
 ALL = "all"
@@ -75,8 +75,9 @@ def summary_table(rounds: list[Path]) -> pd.DataFrame:
     return table[[c for c in order if c in table.columns]]
 
 
-def plot(table: pd.DataFrame, out: Path) -> list[Path]:
-    """success.png, dataset.png, exploration.png under ``out``."""
+def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = None) -> list[Path]:
+    """success.png, dataset.png, exploration.png under ``out``; ``reference`` (label -> success rate, e.g.
+    the paper's numbers) is drawn as grey dashed lines on the valid_unseen panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,12 +94,15 @@ def plot(table: pd.DataFrame, out: Path) -> list[Path]:
             style = {"color": "black", "linewidth": 2.5} if kind == ALL else {"linewidth": 1, "alpha": 0.8}
             (line,) = ax.plot(rows.index, rows[f"{split}_success"], marker="o", label=f"{kind}", **style)
             ax.plot(rows.index, rows[f"{split}_accumulated"], linestyle="--", color=line.get_color(), alpha=0.6)
+        if split == "valid_unseen":
+            for (label, value), dash in zip(sorted((reference or {}).items()), ((8, 3), (2, 2), (8, 2, 2, 2)), strict=False):
+                ax.axhline(value, color="grey", linewidth=1.2, linestyle=(0, dash), label=label)
         title = f"{split}: success by round (solid: single trial, dashed: accumulated)"
         ax.set(title=title, xlabel="round", ylabel="success rate")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xticks(list(overall.index))
         ax.title.set_fontsize(9)
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[0][-1].legend(*_legend_entries(axes[0]), fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     paths = [out / "success.png"]
     fig.savefig(paths[-1], dpi=110)
@@ -138,18 +142,46 @@ def plot(table: pd.DataFrame, out: Path) -> list[Path]:
     return paths
 
 
+def _legend_entries(axes) -> tuple[list, list[str]]:
+    """Every labelled line of the panels, once (reference lines live on one panel only)."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    return handles, labels
+
+
+def parse_reference(items: list[str]) -> dict[str, float]:
+    """``LABEL=VALUE`` items -> {label: success rate}."""
+    out = {}
+    for item in items:
+        label, _, value = item.rpartition("=")  # no "=": an empty label
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = -1.0
+        if not label or not 0.0 <= rate <= 1.0:
+            raise A3TError(f"--reference expects LABEL=RATE with a rate in [0, 1], got {item!r}")
+        out[label] = rate
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.report", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", required=True, nargs="+", type=Path, help="round directories, in order")
     p.add_argument("--out", required=True, type=Path, help="summary.csv (summary.md is written beside it)")
     p.add_argument("--plots", type=Path, help="folder for success.png, dataset.png, exploration.png")
+    p.add_argument("--reference", nargs="*", default=[], help="LABEL=RATE reference lines on valid_unseen (e.g. the paper's)")
     args = p.parse_args(argv)
+    reference = parse_reference(args.reference)
     table = summary_table(args.rounds)
     atomic_write_text(args.out, table.to_csv(index=False))
     overall = table[table.task_type == ALL].drop(columns="task_type")
     atomic_write_text(args.out.with_suffix(".md"), overall.to_markdown(index=False) + "\n")
     if args.plots:
-        plot(table, args.plots)
+        plot(table, args.plots, reference)
     print(overall.to_string(index=False))
 
 
