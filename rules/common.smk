@@ -56,7 +56,8 @@ def model_args():
 
 def agent_args():
     """model_args() for the stages that only generate (rollout, explore, evaluate)."""
-    return model_args() + (" --merge" if config["model"]["merge_for_inference"] else "")
+    m = config["model"]
+    return model_args() + (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']}"
 
 
 def _previous(wildcards, template):

@@ -6,11 +6,13 @@ import argparse
 import random
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from transformers import DynamicCache
 
-from a3t.modeling import load_agent
+from a3t.io import A3TError
+from a3t.modeling import load_agent, load_tokenizer
 from a3t.prompts import keep_recent, message_length, messages, parse_action
 from a3t.trajectory import Trajectory
 
@@ -211,6 +213,7 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--no-quantize", action="store_true")
     p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
     p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
 
@@ -218,5 +221,13 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
 def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:
     """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
     quantize = not args.no_quantize
+    if args.backend == "vllm":
+        from a3t.vllm_backend import VLLMPlayer  # the optional extra, imported only when asked for
+
+        if args.adapter and not (Path(args.adapter) / "adapter_config.json").is_file():
+            raise A3TError(f"adapter {args.adapter!r} not found (no adapter_config.json)")
+        adapter = args.adapter or None
+        gen = (args.max_len, args.max_new_tokens, temperature, args.seed)
+        return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
     model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
     return LLMPlayer(model, tok, args.max_len, args.max_new_tokens, temperature, args.seed)
