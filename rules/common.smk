@@ -4,7 +4,7 @@ import os
 import sys
 
 from a3t.config import canonical, validate_config
-from a3t.modeling import resolve_base
+from a3t.locate import resolve_base  # light: no torch while Snakemake parses
 from a3t.sources import stage_sources  # noqa: F401  (each rule's code input)
 
 validate_config(config, schema=workflow.source_path("../config/schema.yaml"))

