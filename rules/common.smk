@@ -91,13 +91,9 @@ def generation_params():
     return {k: config["eval"][k] for k in ("batch_size", "max_new_tokens")}
 
 
-def endpoint_params(used):
-    """The endpoint's config slice where ``used`` (so that it reruns only the rules that ask it), else nothing."""
-    return {k: v for k, v in config["endpoint"].items() if k != "api_key_env"} if used else {}
-
-
 def endpoint_args(used):
-    """CLI flags of a3t.endpoint for the stages that ask it (the API key stays in its environment variable)."""
+    """CLI flags of a3t.endpoint for the stages that ask it, else none: as a param, it reruns exactly those
+    stages when the endpoint's config changes (the API key stays in its environment variable)."""
     if not used:
         return ""
     e = config["endpoint"]

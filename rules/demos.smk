@@ -36,7 +36,6 @@ rule teacher_demos:
         astray=config["teacher"]["astray"],
         step_limit=config["env"]["step_limit"],
         seed=config["seed"],
-        endpoint=endpoint_params(config["teacher"]["source"] == "endpoint"),
         endpoint_args=endpoint_args(config["teacher"]["source"] == "endpoint"),
     log:
         "results/logs/round0/teacher.log",

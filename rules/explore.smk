@@ -17,7 +17,6 @@ rule explore:
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],
         seed=config["seed"],
-        endpoint=endpoint_params(config["explore"]["actre"] == "endpoint"),
         endpoint_args=endpoint_args(config["explore"]["actre"] == "endpoint"),
     log:
         "results/logs/round{round}/explore.log",

@@ -6,13 +6,11 @@ import argparse
 import random
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from transformers import DynamicCache
 
-from a3t.io import A3TError
-from a3t.modeling import load_agent, load_tokenizer
+from a3t.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.prompts import keep_recent, message_length, messages, parse_action
 from a3t.trajectory import Trajectory
 
@@ -224,9 +222,8 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
     if args.backend == "vllm":
         from a3t.vllm_backend import VLLMPlayer  # the optional extra, imported only when asked for
 
-        if args.adapter and not (Path(args.adapter) / "adapter_config.json").is_file():
-            raise A3TError(f"adapter {args.adapter!r} not found (no adapter_config.json)")
         adapter = args.adapter or None
+        check_adapter(adapter)
         gen = (args.max_len, args.max_new_tokens, temperature, args.seed)
         return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
     model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from a3t.io import A3TError
@@ -84,6 +85,11 @@ class Endpoint:
         with self._lock:
             self._remember(key, text)
         return text
+
+    def complete_all(self, prompts: list[str], stop: list[str] | None = None, threads: int = 8) -> list[str]:
+        """:meth:`complete` for each prompt, ``threads`` requests in flight at once, answers in order."""
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(lambda prompt: self.complete(prompt, stop), prompts))
 
     def stats(self) -> dict[str, int]:
         return {"requests": self.requests, "cache_hits": self.cache_hits}

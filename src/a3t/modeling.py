@@ -85,6 +85,12 @@ def add_lora(model, r: int, alpha: int, dropout: float, targets: list[str], quan
     return get_peft_model(model, config)
 
 
+def check_adapter(adapter: str | None) -> None:
+    """A given adapter must be a saved LoRA adapter folder."""
+    if adapter and not (Path(adapter) / "adapter_config.json").is_file():
+        raise A3TError(f"adapter {adapter!r} not found (no adapter_config.json)")
+
+
 def load_agent(
     base: str,
     adapter: str | None,
@@ -99,8 +105,7 @@ def load_agent(
     adapter into it: one plain model, about 3x faster to generate on CPU, where bitsandbytes has no
     4-bit kernels (outputs differ from the 4-bit path only by its bf16 rounding).
     """
-    if adapter and not (Path(adapter) / "adapter_config.json").is_file():  # fail before the slow load
-        raise A3TError(f"adapter {adapter!r} not found (no adapter_config.json)")
+    check_adapter(adapter)  # fail before the slow load
     model = load_base(base, quantize, compute_dtype, gguf_file)
     if merge and quantize:
         model = model.dequantize()

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from a3t.actre import parse_reason
 from a3t.endpoint import Endpoint
 from a3t.envs.games import Game
 from a3t.prompts import parse_action
@@ -98,8 +98,7 @@ class PromptedTeacher:
     def act(self, trajs, admissible):
         slots = sorted(trajs)
         prompts = [react_prompt(t.task_type, self._grammar[s], t.initial_observation, t.steps) for s, t in sorted(trajs.items())]
-        with ThreadPoolExecutor(self.threads) as pool:
-            replies = list(pool.map(lambda p: self.endpoint.complete(p, stop=["\n"]), prompts))
+        replies = self.endpoint.complete_all(prompts, stop=["\n"], threads=self.threads)
         return {s: (parse_action(r) or "look", "teacher") for s, r in zip(slots, replies, strict=True)}
 
 
@@ -112,6 +111,4 @@ class EndpointActRe:
     def reasons(self, queries: list[tuple[Trajectory, str, str]]) -> list[str]:
         """(trajectory so far, its game's grammar, sampled action) -> the one-line reason for each."""
         prompts = [actre_prompt(t.task_type, g, t.initial_observation, t.steps, a) for t, g, a in queries]
-        with ThreadPoolExecutor(self.threads) as pool:
-            replies = list(pool.map(lambda p: self.endpoint.complete(p, stop=["\n"]), prompts))
-        return [" ".join(r.strip().split("\n", 1)[0].split()) if r.strip() else "" for r in replies]
+        return [parse_reason(r) for r in self.endpoint.complete_all(prompts, stop=["\n"], threads=self.threads)]
