@@ -183,3 +183,48 @@ def test_real_data_errors(tmp_path, games):
         index_split(tmp_path / "o", "valid_seen", root, ["pick_and_place_simple"])
     with pytest.raises(A3TError, match=str(game_file)):
         GameEnv().reset(game_file)
+
+
+def _random_walks(games, steps: int) -> list:
+    """Observations, admissible commands and wins of a seeded random walk in each game, twice from a reset."""
+    import random
+
+    env, out = GameEnv(), []
+    for game in games:
+        rng = random.Random(game.task_id)
+        for _ in range(2):
+            res = env.reset(game.game_file)
+            out.append((res.observation, res.admissible))
+            for _ in range(steps):
+                res = env.step(rng.choice(res.admissible))
+                out.append((res.observation, res.admissible, res.won))
+    env.close()
+    return out
+
+
+def test_memoized_textworld_plays_exactly_as_textworld(games):
+    """a3t.envs.memo caches TextWorld's pure functions: the same observations and commands, and a game
+    is translated once per process; two envs of one game still play apart."""
+    from a3t.envs import memo
+
+    sample = [games[t] for t in sorted(games)]
+    try:
+        memo.uninstall()
+        original = _random_walks(sample, 12)
+    finally:
+        memo.install()
+    memo.pddl2sas.cache_clear()
+    assert _random_walks(sample, 12) == original
+    assert memo.pddl2sas.cache_info().misses == 2 * len(sample)  # the problem as given, and optimised for the planner
+
+    game = games["pick_and_place_simple"]
+    plan = game.walkthrough()
+    a, b = GameEnv(), GameEnv()
+    a.reset(game.game_file)
+    b.reset(game.game_file)
+    for command in plan[:-1]:  # a advances; then b plays from the start, and a finishes
+        a.step(command)
+    for command in plan:
+        res = b.step(command)
+    assert res.won
+    assert a.step(plan[-1]).won

@@ -10,7 +10,10 @@ import textworld
 from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
 from textworld.envs.pddl import PddlEnv
 
+from a3t.envs import memo
 from a3t.envs.games import load_game_file
+
+memo.install()
 
 WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
 THINK_PREFIX = "think:"
