@@ -5,7 +5,7 @@
 Without ``--games`` it generates a small train split into a temporary folder first.
 Naive: the game's env built and reset for an episode (the first reset of a game in a process: TextWorld
 parses the game and translates its PDDL problem). Pooled: the same env reset again (the translation
-cached per process, ``a3t.envs.env``). The last line is the pooled/naive reset ratio.
+cached per process, ``a3t.envs.memo``). The last line is the pooled/naive reset ratio.
 """
 
 from __future__ import annotations
