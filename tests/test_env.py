@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 
+from a3t.envs import memo
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import THINK_REPLY, GameEnv, grammar_variants
 from a3t.envs.expert import expert_trajectory
@@ -187,8 +189,6 @@ def test_real_data_errors(tmp_path, games):
 
 def _random_walks(games, steps: int) -> list:
     """Observations, admissible commands and wins of a seeded random walk in each game, twice from a reset."""
-    import random
-
     env, out = GameEnv(), []
     for game in games:
         rng = random.Random(game.task_id)
@@ -205,8 +205,6 @@ def _random_walks(games, steps: int) -> list:
 def test_memoized_textworld_plays_exactly_as_textworld(games):
     """a3t.envs.memo caches TextWorld's pure functions: the same observations and commands, and a game
     is translated once per process; two envs of one game still play apart."""
-    from a3t.envs import memo
-
     sample = [games[t] for t in sorted(games)]
     try:
         memo.uninstall()
