@@ -1,7 +1,7 @@
 """Rollout benchmark: the agent playing N games batched with prefix-cache reuse vs one episode at a time.
 
     python benchmarks/rollout_bench.py [--base results/base_model] [--adapter results/round0/adapter]
-        [--games results/games/valid_unseen/manifest.csv] [--n 8] [--slots 8] [--step-limit 50]
+        [--games results/games/valid_unseen/manifest.csv] [--n 16] [--slots 16] [--step-limit 50]
 
 Same games, same model, greedy: the script checks that both ways play the same actions. Modes:
 ``alone`` (batch 1, no cache: what a one-prompt-at-a-time agent does), ``batched`` (all live episodes
@@ -40,8 +40,8 @@ def main() -> None:
     p.add_argument("--base", default="results/base_model")
     p.add_argument("--adapter", default="results/round0/adapter")
     p.add_argument("--games", default="results/games/valid_unseen/manifest.csv")
-    p.add_argument("--n", type=int, default=8, help="games played")
-    p.add_argument("--slots", type=int, default=8, help="episodes generated together")
+    p.add_argument("--n", type=int, default=16, help="games played")
+    p.add_argument("--slots", type=int, default=16, help="episodes generated together (eval.batch_size)")
     p.add_argument("--step-limit", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)

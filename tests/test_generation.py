@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import MistralConfig, MistralForCausalLM
 
-from a3t.agent import PrefixCache
+from a3t.agent import PrefixCache, _SpareCache
 
 PAD, EOS, VOCAB = 0, 4, 300
 
@@ -64,3 +64,16 @@ def test_prefix_cache_replies_equal_generation_alone(model):
             held[k] = p + r + words(rng.randrange(1, 6))  # the next prompt: this one, the reply, a new observation
     assert cache.appended > cache.prefilled > 0  # both paths ran, and appending was the common one
     assert any(len(r) < 8 for r in replies)  # some replies ended early: padding inside rows was exercised
+
+
+def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
+    """The batch's cache appends into spare room and reallocates when full: same keys/values as concatenating."""
+    rows = [[(torch.randn(1, 2, n, 8), torch.randn(1, 2, n, 8))] for n in (3, 5)]
+    cache = _SpareCache(rows, width=5, room=1)
+    steps = [(torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)) for _ in range(4)]  # 4 tokens into room for 1
+    for k, v in steps:
+        keys, values = cache.layers[0].update(k, v)
+    first = torch.cat([torch.zeros(1, 2, 2, 8), rows[0][0][0]], 2)  # row 0 left-padded with zeros to width 5
+    expected = torch.cat([torch.cat([first, rows[1][0][0]]), *[k for k, _ in steps]], 2)
+    assert torch.equal(keys, expected) and values.shape == expected.shape
+    assert cache.get_seq_length() == 9

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
 
 from a3t.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.prompts import keep_recent, message_length, messages, parse_action
@@ -27,20 +28,69 @@ class _Row:
     age: int = 0  # calls since it was last used
 
 
+class _SpareLayer(DynamicLayer):
+    """A ``DynamicLayer`` that appends into spare room instead of concatenating at every token.
+
+    ``DynamicLayer.update`` copies the whole cache once per decoded token (``torch.cat``); here the
+    keys/values live in a buffer with room to spare and ``keys``/``values`` are views of its first
+    ``n`` positions, so a token costs one small write. A full buffer is reallocated at twice the size.
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, n: int):
+        super().__init__()
+        self.device, self.is_initialized = keys.device, True
+        self._k, self._v, self._n = keys, values, n
+        self.keys, self.values = keys[..., :n, :], values[..., :n, :]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        n = self._n + key_states.shape[-2]
+        if n > self._k.shape[-2]:
+            shape = (*self._k.shape[:2], max(n, 2 * self._k.shape[-2]), self._k.shape[-1])
+            k, v = self._k.new_empty(shape), self._v.new_empty(shape)
+            k[..., : self._n, :], v[..., : self._n, :] = self.keys, self.values
+            self._k, self._v = k, v
+        self._k[..., self._n : n, :], self._v[..., self._n : n, :] = key_states, value_states
+        self._n = n
+        self.keys, self.values = self._k[..., :n, :], self._v[..., :n, :]
+        return self.keys, self.values
+
+
+class _SpareCache(DynamicCache):
+    """A ``DynamicCache`` of :class:`_SpareLayer` holding each row's keys/values right-aligned at ``width``.
+
+    ``rows[r][layer]`` is row r's (keys, values), each (1, heads, length, dim); positions left of a
+    row's length are zeros (padding, hidden by the attention mask); ``room`` more positions are free.
+    """
+
+    def __init__(self, rows: list[list[tuple[torch.Tensor, torch.Tensor]]], width: int, room: int):
+        layers = []
+        for n in range(len(rows[0])):
+            first = rows[0][n][0]
+            shape = (len(rows), first.shape[1], width + room, first.shape[-1])
+            keys, values = first.new_zeros(shape), first.new_zeros(shape)
+            for r, row in enumerate(rows):
+                k, v = row[n]
+                keys[r, :, width - k.shape[2] : width], values[r, :, width - v.shape[2] : width] = k[0], v[0]
+            layers.append(_SpareLayer(keys, values, width))
+        Cache.__init__(self, layers=layers)
+
+
 class PrefixCache:
     """KV caches of growing prompts, kept from step to step: a step prefills only what is new.
 
     Each row (an episode, or an ActRe query, named by its key) holds its prompt and reply so far.
     Next step, a row whose new prompt extends what it holds appends just the new tokens; any other
     prompt (a new episode, a trimmed history, a reply cut to its first line) is prefilled. Rows are
-    left-padded to a common width, so padding also sits *inside* rows: the attention mask hides it
-    and positions come from the mask, so each row sees exactly the tokens it would see alone. A row
-    not asked for is kept for ``keep`` calls (exploration skips the policy on ActRe steps); a row
-    whose padding grows past ``slack`` times its tokens is prefilled again.
+    left-padded to a common width; the attention mask hides the padding (also the padding a row
+    gets after its reply ended, inside the batch) and positions come from the mask, so each row sees
+    exactly the tokens it would see alone. After each call a row keeps only its tokens' keys/values
+    (padding dropped), so the batch is as wide as its longest row, not as its padding history. A row
+    not asked for is kept for ``keep`` calls (exploration skips the policy on ActRe steps).
     """
 
-    def __init__(self, model, pad_id: int, eos_id: int, slack: float = 2.0, keep: int = 3):
-        self.model, self.pad_id, self.eos_id, self.slack, self.keep = model, pad_id, eos_id, slack, keep
+    def __init__(self, model, pad_id: int, eos_id: int, keep: int = 3, spare: int = 48):
+        self.model, self.pad_id, self.eos_id, self.keep = model, pad_id, eos_id, keep
+        self.spare = spare  # decoded tokens the batch's cache has room for before it is reallocated
         self.rows: dict = {}
         self.keys: list = []  # the keys and prompts of the last call, for update()
         self._prompts: list[list[int]] = []
@@ -48,7 +98,7 @@ class PrefixCache:
 
     def _extends(self, row: _Row | None, prompt: list[int]) -> bool:
         n = len(row.tokens) if row else 0
-        return bool(row) and len(prompt) > n and prompt[:n] == row.tokens and len(row.mask) <= self.slack * n + 64
+        return bool(row) and len(prompt) > n and prompt[:n] == row.tokens
 
     def inputs(self, keys: list, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
         """input_ids, attention_mask and cache for ``generate`` on these prompts (one per key)."""
@@ -75,16 +125,13 @@ class PrefixCache:
                 cached[j] = (kv, mask[r, start:])
                 uncached[j] = ([prompts[j][-1]], [1])
         width = max(len(m) for _, m in cached)
-        kv = [
-            (torch.cat([_pad_kv(c[n][0], width) for c, _ in cached]), torch.cat([_pad_kv(c[n][1], width) for c, _ in cached]))
-            for n in range(len(cached[0][0]))
-        ]
         u_ids, u_mask = _left_pad([ids for ids, _ in uncached], self.pad_id, [m for _, m in uncached])
         ids = torch.cat([torch.full((len(keys), width), self.pad_id, dtype=torch.long), u_ids], 1)
         mask = torch.cat([torch.stack([_pad_left(m.cpu(), width) for _, m in cached]), u_mask], 1)
         self.keys, self._prompts = list(keys), prompts
         dev = self.model.device
-        return ids.to(dev), mask.to(dev), DynamicCache(ddp_cache_data=kv)
+        cache = _SpareCache([kv for kv, _ in cached], width, ids.shape[1] - width + self.spare)
+        return ids.to(dev), mask.to(dev), cache
 
     def update(self, ids: torch.Tensor, mask: torch.Tensor, sequences: torch.Tensor, cache: DynamicCache) -> list[list[int]]:
         """Record a ``generate`` result; return each prompt's reply tokens (up to and including its end token)."""
@@ -96,10 +143,10 @@ class PrefixCache:
         for row in self.rows.values():
             row.age += 1
         for j, key in enumerate(self.keys):
-            start = int(torch.nonzero(full[j])[0]) if full[j].any() else 0
-            kv = [(la.keys[j : j + 1, :, start:], la.values[j : j + 1, :, start:]) for la in cache.layers]
+            real = torch.nonzero(full[j, :-1]).squeeze(1)  # cached positions that are tokens, not padding
+            kv = [(la.keys[j : j + 1, :, real], la.values[j : j + 1, :, real]) for la in cache.layers]
             tokens = self._prompts[j] + replies[j]
-            self.rows[key] = _Row(kv, full[j, start:-1], int(sequences[j, -1]), int(full[j, -1]), tokens)
+            self.rows[key] = _Row(kv, full[j, real], int(sequences[j, -1]), int(full[j, -1]), tokens)
         self.rows = {k: r for k, r in self.rows.items() if r.age < self.keep}
         return replies
 
@@ -121,11 +168,6 @@ def _left_pad(rows: list[list[int]], pad_id: int, masks: list[list[int]] | None 
 
 def _pad_left(mask: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(mask, (width - mask.shape[-1], 0))
-
-
-def _pad_kv(t: torch.Tensor, width: int) -> torch.Tensor:
-    """Left-pad a (batch, heads, length, dim) key or value tensor with zeros to ``width`` positions."""
-    return torch.nn.functional.pad(t, (0, 0, width - t.shape[2], 0))
 
 
 class LLMPlayer:
@@ -150,7 +192,7 @@ class LLMPlayer:
         self.seed = seed
         self.generated_tokens = 0
         self._lengths: dict[int, list[int]] = {}
-        self.prefix = PrefixCache(model, tok.pad_token_id, tok.eos_token_id) if reuse_cache else None
+        self.prefix = PrefixCache(model, tok.pad_token_id, tok.eos_token_id, spare=max_new_tokens) if reuse_cache else None
 
     def start(self, slot: int, game, traj: Trajectory, rng: random.Random) -> None:
         self._lengths[slot] = [self._len(traj.initial_observation)]
@@ -206,7 +248,7 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--step-limit", type=int, default=50)
     p.add_argument("--max-len", type=int, default=1536)
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=8, help="episodes generated together")
+    p.add_argument("--batch-size", type=int, default=16, help="episodes generated together")
     p.add_argument("--workers", type=int, default=2, help="environment worker processes")
     p.add_argument("--no-quantize", action="store_true")
     p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
