@@ -73,7 +73,7 @@ def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
     steps = [(torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)) for _ in range(4)]  # 4 tokens into room for 1
     for k, v in steps:
         keys, values = cache.layers[0].update(k, v)
-    first = torch.cat([torch.zeros(1, 2, 2, 8), rows[0][0][0]], 2)  # row 0 left-padded with zeros to width 5
-    expected = torch.cat([torch.cat([first, rows[1][0][0]]), *[k for k, _ in steps]], 2)
-    assert torch.equal(keys, expected) and values.shape == expected.shape
+    for got, which in ((keys, 0), (values, 1)):
+        first = torch.cat([torch.zeros(1, 2, 2, 8), rows[0][0][which]], 2)  # row 0 left-padded with zeros to width 5
+        assert torch.equal(got, torch.cat([torch.cat([first, rows[1][0][which]]), *[s[which] for s in steps]], 2))
     assert cache.get_seq_length() == 9
