@@ -18,10 +18,9 @@ from a3t.trajectory import Trajectory
 
 @dataclass
 class _Row:
-    """One episode's cached prompt: its keys/values, the mask over them, and the one token not cached yet."""
+    """One episode's cached prompt: the keys/values of its tokens (no padding), and the one token not cached yet."""
 
-    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, (1, heads, width, dim)
-    mask: torch.Tensor  # (width,)
+    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, (1, heads, length, dim)
     last: int
     last_mask: int
     tokens: list[int]  # the real tokens: prompt + reply
@@ -107,11 +106,11 @@ class PrefixCache:
         fresh_set = set(fresh)
         self.prefilled += len(fresh)
         self.appended += len(keys) - len(fresh)
-        cached, uncached = [None] * len(keys), [None] * len(keys)  # (kv, mask) and (ids, mask) per prompt
+        cached, uncached = [None] * len(keys), [None] * len(keys)  # kv and (ids, mask) per prompt
         for j, row in enumerate(rows):
             if j not in fresh_set:
                 new = prompts[j][len(row.tokens) :]
-                cached[j] = (row.kv, row.mask)
+                cached[j] = row.kv
                 uncached[j] = ([row.last] + new, [row.last_mask] + [1] * len(new))
         if fresh:
             ids, mask = _left_pad([prompts[j][:-1] for j in fresh], self.pad_id)
@@ -122,15 +121,16 @@ class PrefixCache:
             for r, j in enumerate(fresh):
                 start = int(mask.shape[1] - mask[r].sum())
                 kv = [(la.keys[r : r + 1, :, start:], la.values[r : r + 1, :, start:]) for la in out.cache.layers]
-                cached[j] = (kv, mask[r, start:])
+                cached[j] = kv
                 uncached[j] = ([prompts[j][-1]], [1])
-        width = max(len(m) for _, m in cached)
+        lengths = torch.tensor([kv[0][0].shape[2] for kv in cached])
+        width = int(lengths.max())
         u_ids, u_mask = _left_pad([ids for ids, _ in uncached], self.pad_id, [m for _, m in uncached])
         ids = torch.cat([torch.full((len(keys), width), self.pad_id, dtype=torch.long), u_ids], 1)
-        mask = torch.cat([torch.stack([_pad_left(m.cpu(), width) for _, m in cached]), u_mask], 1)
+        mask = torch.cat([(torch.arange(width) >= width - lengths[:, None]).long(), u_mask], 1)
         self.keys, self._prompts = list(keys), prompts
         dev = self.model.device
-        cache = _SpareCache([kv for kv, _ in cached], width, ids.shape[1] - width + self.spare)
+        cache = _SpareCache(cached, width, ids.shape[1] - width + self.spare)
         return ids.to(dev), mask.to(dev), cache
 
     def update(self, ids: torch.Tensor, mask: torch.Tensor, sequences: torch.Tensor, cache: DynamicCache) -> list[list[int]]:
@@ -146,7 +146,7 @@ class PrefixCache:
             real = torch.nonzero(full[j, :-1]).squeeze(1)  # cached positions that are tokens, not padding
             kv = [(la.keys[j : j + 1, :, real], la.values[j : j + 1, :, real]) for la in cache.layers]
             tokens = self._prompts[j] + replies[j]
-            self.rows[key] = _Row(kv, full[j, real], int(sequences[j, -1]), int(full[j, -1]), tokens)
+            self.rows[key] = _Row(kv, int(sequences[j, -1]), int(full[j, -1]), tokens)
         self.rows = {k: r for k, r in self.rows.items() if r.age < self.keep}
         return replies
 
@@ -164,10 +164,6 @@ def _left_pad(rows: list[list[int]], pad_id: int, masks: list[list[int]] | None 
         ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
         mask[i, width - len(r) :] = torch.tensor(masks[i]) if masks else 1
     return ids, mask
-
-
-def _pad_left(mask: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.nn.functional.pad(mask, (width - mask.shape[-1], 0))
 
 
 class LLMPlayer:
