@@ -8,7 +8,7 @@ import pytest
 
 from a3t.demos import play
 from a3t.envs.games import load_split
-from a3t.teacher import parse_goal, receptacles_in
+from a3t.teacher import PLAN_PLACES, parse_goal, receptacles_in
 
 
 def test_parse_goal_all_templates():
@@ -55,6 +55,30 @@ def test_teacher_acts_only_on_what_it_has_seen(teacher_trajs):
             if step.action.startswith("go to "):
                 assert step.action[len("go to ") :] in listed
             seen_text += "\n" + step.observation
+
+
+def test_search_plans_name_room_places_in_room_order_and_are_followed(teacher_trajs):
+    """Each plan names at most PLAN_PLACES receptacles of the room, in the room's order; the searches
+    that follow a plan go to exactly its places, in that order, until the object shows up."""
+    plans = 0
+    for t in teacher_trajs:
+        room = receptacles_in(t.initial_observation)
+        for i, step in enumerate(t.steps):
+            m = re.search(r"(?:more likely to appear in|Next I can check) (.*?)\.(?: I can|$)", step.action)
+            if not m:
+                continue
+            plans += 1
+            named = re.split(r", and |, | and ", m.group(1))
+            assert 1 <= len(named) <= PLAN_PLACES and all(n in room for n in named), step.action
+            assert named == sorted(named, key=room.index)
+            visits = []
+            for later in t.steps[i + 1 :]:
+                if later.is_thought:
+                    break
+                if later.action.startswith("go to "):
+                    visits.append(later.action.removeprefix("go to "))
+            assert visits == named[: len(visits)] and visits, (t.task_id, step.action, visits)
+    assert plans >= len(teacher_trajs)
 
 
 def test_teacher_searches_instead_of_walking_straight(teacher_trajs, games_dir):

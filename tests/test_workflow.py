@@ -242,7 +242,7 @@ def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
     from a3t.train import TrajectoryData, collate, reward_weighted_loss, sequence_nll
 
     base = str(tiny_run / "results" / "base_model")
-    trajs = list(read_trajectories(tiny_run / "results" / "round0" / "teacher" / "trajectories.jsonl"))[:2]
+    trajs = list(read_trajectories(tiny_run / "results" / "pretrain" / "trajectories.jsonl"))[:2]
     assert len(trajs) == 2
     tok = load_tokenizer(base)
     torch.manual_seed(0)

@@ -9,7 +9,8 @@ ActRe prompt (A3T's Table 11): the history with each action as ``Action: act[...
 ends with the sampled action and an open ``Reason for the action:`` that the model completes.
 
 The examples (``data/react_examples.jsonl``, one per task type) are the scripted teacher's shortest
-won episode of each type on the default config's training games; they are shown in the grammar of
+won episode of each type on the default config's training games, from when its search plans named
+places in the paper's style (``drawer (1-5)``, likely surfaces first); they are shown in the grammar of
 the game being played: ALFWorld 0.4 (``move X to Y``) or older data (``put X in/on Y``).
 """
 

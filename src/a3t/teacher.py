@@ -1,8 +1,9 @@
 """Round-0 teacher (offline stand-in for the paper's 1-shot prompted gpt-3.5-turbo-instruct).
 
-It reads only the task text and what the game has shown it: it plans in a thought, searches the
-receptacles that can hold the object one by one (opening closed ones) until it shows up, remembers
-what it saw on the way, and writes ReAct thoughts at each turn of the plan (answered by ``OK.``).
+It reads only the task text and what the game has shown it: it plans in a thought that names the
+receptacles that can hold the object (in the order the room lists them, 6 per thought), searches
+them one by one (opening closed ones) until it shows up, remembers what it saw on the way, and
+writes ReAct thoughts at each turn of the plan (answered by ``OK.``).
 A configurable share of episodes goes astray (random admissible actions from a random step on);
 those that fail are dropped, as the paper drops gpt-3.5's failures.
 """
@@ -21,7 +22,7 @@ Policy = Generator[str, str, None]
 VERB = {"SinkBasin": "clean", "Microwave": "heat", "Fridge": "cool"}
 _SEEN = re.compile(r"(?:On the|In it|In the) ?([a-z ]*\d*),? you see (.*?)\.(?:$|\s)")
 _ITEM = re.compile(r"an? ([a-z]+ \d+)")
-# Where a searcher looks first: roomy surfaces, then storage.
+# Receptacle kinds, surfaces then storage (those a lamp may stand on are drawn from them).
 _ORDER = [
     "countertop",
     "diningtable",
@@ -53,7 +54,7 @@ _ORDER = [
     "towelholder",
     "toiletpaperhanger",
 ]
-_LOWER = {t.lower(): t for t in CAN_CONTAIN}
+PLAN_PLACES = 6  # places named per search thought: a longer list is planned again, 6 at a time
 
 
 def _template_regex(template: str) -> re.Pattern:
@@ -82,12 +83,9 @@ def _kind(name: str) -> str:
     return name.rsplit(" ", 1)[0]
 
 
-def _ranked(names: list[str], kinds: set[str] | None = None) -> list[str]:
-    def rank(name):
-        kind, num = _kind(name), int(name.rsplit(" ", 1)[1])
-        return (_ORDER.index(kind) if kind in _ORDER else len(_ORDER), num)
-
-    return sorted((n for n in names if kinds is None or _kind(n) in kinds), key=rank)
+def _in_room(names: list[str], kinds: set[str] | None = None) -> list[str]:
+    """``names`` of the given kinds, in the order the room lists them (a plan a reader can follow)."""
+    return [n for n in names if kinds is None or _kind(n) in kinds]
 
 
 def _holders_of(obj: str) -> set[str]:
@@ -95,13 +93,10 @@ def _holders_of(obj: str) -> set[str]:
 
 
 def _listing(names: list[str]) -> str:
-    kinds: dict[str, list[str]] = {}
-    for n in names:
-        kinds.setdefault(_kind(n), []).append(n.rsplit(" ", 1)[1])
-    parts = [
-        f"{k} ({'-'.join([v[0], v[-1]]) if len(v) > 1 else v[0]})" if len(v) > 1 else f"{k} {v[0]}" for k, v in kinds.items()
-    ]
-    return ", ".join(parts[:-1]) + (", and " if len(parts) > 1 else "") + parts[-1] if parts else "nowhere"
+    """``a, b, and c``: every place named, so that following the plan is copying the next name."""
+    if len(names) < 3:
+        return " and ".join(names) or "nowhere"
+    return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
 def teacher(task_type: str, goal: str, first_observation: str) -> Policy:
@@ -113,7 +108,7 @@ def teacher(task_type: str, goal: str, first_observation: str) -> Policy:
     here = [""]
     tool_type = TOOL.get(task_type, ("",))[0]
     verb = VERB.get(tool_type, "")
-    tool = next(iter(_ranked(rooms, {tool_type.lower()})), "")
+    tool = next(iter(_in_room(rooms, {tool_type.lower()})), "")
     two = task_type == "pick_two_obj_and_place"
 
     def observe(where: str, text: str) -> None:
@@ -138,17 +133,22 @@ def teacher(task_type: str, goal: str, first_observation: str) -> Policy:
                 yield f"think: I remember seeing {hit[0]} in/on {where}. I will go back there."
                 yield from go(where)
                 return hit[0], where
-        places = [r for r in _ranked(rooms, kinds) if r not in seen]
-        yield (
-            f"think: First I need to find a {thing}. A {thing} is more likely to appear in {_listing(places)}. "
-            "I can check one by one."
-        )
-        for where in places:
-            yield from go(where)
-            hit = [i for i in seen.get(where, []) if _kind(i) == thing and i not in skip]
-            if hit:
-                yield f"think: Now I find a {thing} ({hit[0]}). Next, I need to take it."
-                return hit[0], where
+        places = [r for r in _in_room(rooms, kinds) if r not in seen]
+        for start in range(0, len(places), PLAN_PLACES):
+            batch = places[start : start + PLAN_PLACES]
+            if start == 0:
+                yield (
+                    f"think: First I need to find a {thing}. A {thing} is more likely to appear in {_listing(batch)}. "
+                    "I can check one by one."
+                )
+            else:
+                yield f"think: The {thing} is not in those places. Next I can check {_listing(batch)}."
+            for where in batch:
+                yield from go(where)
+                hit = [i for i in seen.get(where, []) if _kind(i) == thing and i not in skip]
+                if hit:
+                    yield f"think: Now I find a {thing}: {hit[0]}. Next, I need to take it."
+                    return hit[0], where
         return None
 
     plan = f"find and take {'two' if two else 'a'} {obj}"
@@ -174,7 +174,7 @@ def teacher(task_type: str, goal: str, first_observation: str) -> Policy:
             if lamp is not None:
                 yield f"use {lamp[0]}"
             return
-        target = next(iter(_ranked(rooms, {recep})), None)
+        target = next(iter(_in_room(rooms, {recep})), None)
         if target is None:
             return
         yield f"think: Now I {verb + 'ed' if verb else 'take'} the {item}. Next, I need to put it in/on {target}."
