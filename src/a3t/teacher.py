@@ -83,9 +83,9 @@ def _kind(name: str) -> str:
     return name.rsplit(" ", 1)[0]
 
 
-def _in_room(names: list[str], kinds: set[str] | None = None) -> list[str]:
+def _in_room(names: list[str], kinds: set[str]) -> list[str]:
     """``names`` of the given kinds, in the order the room lists them (a plan a reader can follow)."""
-    return [n for n in names if kinds is None or _kind(n) in kinds]
+    return [n for n in names if _kind(n) in kinds]
 
 
 def _holders_of(obj: str) -> set[str]:
@@ -95,7 +95,7 @@ def _holders_of(obj: str) -> set[str]:
 def _listing(names: list[str]) -> str:
     """``a, b, and c``: every place named, so that following the plan is copying the next name."""
     if len(names) < 3:
-        return " and ".join(names) or "nowhere"
+        return " and ".join(names)
     return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
