@@ -29,6 +29,7 @@ rule explore:
         "{PY} a3t.explore {params.model} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
         "--games {input.games} --out {output} --round {wildcards.round} --samples {params.x[samples]} "
         "--early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} --temperature {params.x[temperature]} "
+        "--forced {params.x[forced]} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
         "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} --actre {params.x[actre]} "
         "{params.endpoint_args} > {log} 2>&1"

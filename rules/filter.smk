@@ -1,5 +1,5 @@
 rule filter:
-    """Round k >= 1: keep the successes, and the agent's failures of tasks that have one."""
+    """Round k >= 1: keep the successes, and the agent's failures of tasks that have filter.min_successes of them."""
     input:
         rollouts="results/round{round}/rollouts",
         explore="results/round{round}/explore/trajectories.jsonl",
@@ -10,7 +10,9 @@ rule filter:
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
-        failures="" if config["filter"]["keep_failures"] else "--no-failures",
+        failures=(
+            f"--min-successes {config['filter']['min_successes']}" if config["filter"]["keep_failures"] else "--no-failures"
+        ),
     log:
         "results/logs/round{round}/filter.log",
     benchmark:

@@ -69,6 +69,11 @@ def test_sampling_is_seeded_and_forced_after_invalid_actions():
     for seed in range(20):  # p = 0: never sampled, unless forced
         assert choose_sample(random.Random(seed), 0.0, bad[:-1], adm) is None
         assert choose_sample(random.Random(seed), 0.0, bad, adm) in ("go to cabinet 1", "go to fridge 1")
+    # forced, nearest: among the commands closest to the last invalid one
+    adm = ["go to stoveburner 3", "take pot 1 from stoveburner 3", "take pan 1 from stoveburner 3", "examine stoveburner 3"]
+    wrong = [Step("take pot 2 from stoveburner 4", "Nothing happens.", "policy")] * FORCE_AFTER
+    assert {choose_sample(random.Random(k), 0.0, wrong, adm, forced_nearest=True) for k in range(20)} == {adm[1]}
+    assert len({choose_sample(random.Random(k), 0.0, wrong, adm) for k in range(40)}) > 1  # uniform
     # a thought between invalid actions does not reset the streak; a sampled or valid action does
     assert invalid_streak(bad[:2] + [Step("think: hm", "OK.", "policy")] + bad[:1]) == 3
     assert invalid_streak(bad[:2] + [Step("go to x", "Nothing happens.", "sampled")]) == 0
@@ -117,8 +122,16 @@ def test_filter_keeps_successes_and_contrastable_failures():
     kept = select(rollouts, explored)
     expected = [("c", True, "rollout"), ("a", True, "explore"), ("a", False, "rollout")]
     assert [(t.task_id, t.won, t.origin) for t in kept] == expected
-    kept = select(rollouts, explored, solved_before={"b"})  # b was solved in an earlier round: its failure contrasts
+    kept = select(rollouts, explored, wins_before=[traj("b")])  # b was solved in an earlier round: its failure contrasts
     assert ("b", False, "rollout") in [(t.task_id, t.won, t.origin) for t in kept]
+    # K = 2: a failure needs two distinct successes of its task; a duplicate counts once
+    assert ("a", False, "rollout") not in [(t.task_id, t.won, t.origin) for t in select(rollouts, explored, min_successes=2)]
+    again = traj("a", won=True, origin="rollout")  # the same content as a's explored success
+    kept = select(rollouts, explored, wins_before=[again], min_successes=2)
+    assert ("a", False, "rollout") not in [(t.task_id, t.won, t.origin) for t in kept]
+    other = traj("a", won=True, steps=[Step("go to fridge 1", "You arrive at fridge 1.")])
+    kept = select(rollouts, explored, wins_before=[other], min_successes=2)
+    assert ("a", False, "rollout") in [(t.task_id, t.won, t.origin) for t in kept]
 
 
 def test_accumulate_removes_duplicates_keeping_order():

@@ -5,10 +5,13 @@
         --out results/round1/explore/trajectories.jsonl --samples 8 --p-sample 0.3
 
 Each failed task is played ``--samples`` times. At each step the agent either acts itself or, with
-probability ``p`` (and always after 3 invalid actions of its own in a row), takes an action sampled
-from the admissible commands. A sampled action gets its reason from ActRe and enters the trajectory
-as the ReAct pair ``think: <reason>`` / ``OK.``, then the action: the composed trajectory is in the
-agent's own format. The agent and ActRe share one batched ``generate`` per step.
+probability ``p``, takes an action sampled uniformly from the admissible commands; after 3 invalid
+actions of its own in a row one is sampled by force: uniformly too (``--forced uniform``), or among
+the admissible commands closest to its last invalid one (``nearest``: ``take pot 2 from stoveburner
+4`` becomes ``take pot 1 from stoveburner 3``, the right command with an instance the room has). A
+sampled action gets its reason from ActRe and enters the trajectory as the ReAct pair ``think:
+<reason>`` / ``OK.``, then the action: the composed trajectory is in the agent's own format. The
+agent and ActRe share one batched ``generate`` per step.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import random
 import time
 from collections import Counter
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import torch
@@ -50,20 +54,32 @@ def invalid_streak(steps: list[Step]) -> int:
     return n
 
 
-def choose_sample(rng: random.Random, p: float, steps: list[Step], admissible: list[str]) -> str | None:
+def nearest(command: str, candidates: list[str]) -> list[str]:
+    """The candidates most similar to ``command``, word by word (the same verb and kinds, other numbers)."""
+    words = command.split()
+    score = {c: SequenceMatcher(None, words, c.split()).ratio() for c in candidates}
+    best = max(score.values())
+    return [c for c in candidates if score[c] == best]
+
+
+def choose_sample(
+    rng: random.Random, p: float, steps: list[Step], admissible: list[str], forced_nearest: bool = False
+) -> str | None:
     """The sampled action for this step, or None to let the agent act (forced after 3 invalid own actions)."""
     forced = invalid_streak(steps) >= FORCE_AFTER
     if not (forced or rng.random() < p):
         return None
     useful = [a for a in admissible if a not in _SKIP] or admissible
+    if forced and forced_nearest:
+        useful = nearest(next(s.action for s in reversed(steps) if not s.is_thought), useful)
     return rng.choice(useful)
 
 
 class ExplorePlayer:
     """The agent, with some of its actions replaced by sampled ones that ActRe explains."""
 
-    def __init__(self, agent: LLMPlayer, actre: LLMPlayer | EndpointActRe, p: float):
-        self.agent, self.actre, self.p = agent, actre, p
+    def __init__(self, agent: LLMPlayer, actre: LLMPlayer | EndpointActRe, p: float, forced_nearest: bool = False):
+        self.agent, self.actre, self.p, self.forced_nearest = agent, actre, p, forced_nearest
         self._rng: dict[int, random.Random] = {}
         self._pending: dict[int, str] = {}  # slot -> sampled action, played after its reason
         self._grammar: dict[int, str] = {}
@@ -81,7 +97,7 @@ class ExplorePlayer:
             if slot in self._pending:
                 out[slot] = (self._pending.pop(slot), "sampled")
                 continue
-            sampled = choose_sample(self._rng[slot], self.p, trajs[slot].steps, admissible[slot])
+            sampled = choose_sample(self._rng[slot], self.p, trajs[slot].steps, admissible[slot], self.forced_nearest)
             if sampled is None:
                 policy_slots.append(slot)
             else:
@@ -128,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samples", type=int, default=8, help="composed trajectories per failed task (paper: 40)")
     p.add_argument("--early-stop", type=int, default=0, help="stop a task after this many successes (0: never)")
     p.add_argument("--p-sample", type=float, default=0.3, help="probability of sampling the action at a step")
+    p.add_argument(
+        "--forced", choices=("uniform", "nearest"), default="uniform", help="how a forced sample is drawn (after 3 invalid)"
+    )
     p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
     p.add_argument("--actre", choices=("self", "endpoint"), default="self", help="who writes the reasons")
     add_endpoint_args(p)
@@ -147,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     endpoint = endpoint_from_args(args) if args.actre == "endpoint" else None
     if failed:
         agent = agent_from_args(args, args.temperature)
-        player = ExplorePlayer(agent, EndpointActRe(endpoint) if endpoint else agent, args.p_sample)
+        actre = EndpointActRe(endpoint) if endpoint else agent
+        player = ExplorePlayer(agent, actre, args.p_sample, forced_nearest=args.forced == "nearest")
         jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
         with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
             trajs = run_episodes(

@@ -5,28 +5,35 @@
         --out results/round1/filtered/trajectories.jsonl
 
 Kept: every successful trajectory (composed by exploration, or the agent's own rollout), and the
-agent's own failed rollout of a task only if that task has a success (this round's, or one already
-in the accumulated dataset), so that every failure has a success to be contrasted with.
+agent's own failed rollout of a task only if that task has at least ``--min-successes`` distinct
+successes (this round's, or already in the accumulated dataset), so that every failure is contrasted
+with successes of its task; the paper asks for K > 1 of them per failure, for stability.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
-from a3t.io import dumps, run_cli
+from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
 from a3t.trajectory import Trajectory, read_trajectories, write_trajectories
 
 
 def select(
-    rollouts: list[Trajectory], explored: list[Trajectory], solved_before: set[str] = frozenset(), keep_failures: bool = True
+    rollouts: list[Trajectory],
+    explored: list[Trajectory],
+    wins_before: Sequence[Trajectory] = (),
+    keep_failures: bool = True,
+    min_successes: int = 1,
 ) -> list[Trajectory]:
-    """Successes, plus (``keep_failures``) the agent's own failures of tasks that have a success."""
+    """Successes, plus (``keep_failures``) the agent's own failures of tasks with ``min_successes`` distinct successes."""
     wins = [t for t in rollouts + explored if t.won]
-    solved = {t.task_id for t in wins} | set(solved_before)
-    failures = [t for t in rollouts if not t.won and t.task_id in solved] if keep_failures else []
+    distinct = {t.key() for t in [*wins, *wins_before] if t.won}
+    successes = Counter(key[0] for key in distinct)  # a key starts with the task id
+    failures = [t for t in rollouts if not t.won and successes[t.task_id] >= min_successes] if keep_failures else []
     return wins + failures
 
 
@@ -40,11 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--explore", required=True, type=Path, help="composed trajectories from exploration")
     p.add_argument("--previous", type=Path, help="the accumulated dataset so far (its successes count as solved)")
     p.add_argument("--no-failures", action="store_true", help="keep successes only (no contrastive failures)")
+    p.add_argument("--min-successes", type=int, default=1, help="distinct successes a task needs for its failure to be kept")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
     rollouts, explored = list(read_trajectories(args.rollouts)), list(read_trajectories(args.explore))
-    before = {t.task_id for t in read_trajectories(args.previous) if t.won} if args.previous else set()
-    kept = select(rollouts, explored, before, keep_failures=not args.no_failures)
+    if args.min_successes < 1:
+        raise A3TError(f"--min-successes must be >= 1, got {args.min_successes}")
+    before = [t for t in read_trajectories(args.previous) if t.won] if args.previous else []
+    kept = select(rollouts, explored, before, keep_failures=not args.no_failures, min_successes=args.min_successes)
     write_trajectories(args.out, kept)
     counts = {
         "kept": len(kept),
@@ -55,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         "rollout_failures_dropped": sum(not t.won for t in rollouts) - sum(not t.won for t in kept),
     }
     inputs = [args.rollouts, args.explore] + ([args.previous] if args.previous else [])
-    config = {"previous": bool(args.previous), "keep_failures": not args.no_failures}
+    config = {"previous": bool(args.previous), "keep_failures": not args.no_failures, "min_successes": args.min_successes}
     write_manifest(args.out.parent, "filter", config, inputs=inputs, **counts)
     print(dumps(counts))
 
