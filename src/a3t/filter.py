@@ -31,8 +31,8 @@ def select(
 ) -> list[Trajectory]:
     """Successes, plus (``keep_failures``) the agent's own failures of tasks with ``min_successes`` distinct successes."""
     wins = [t for t in rollouts + explored if t.won]
-    distinct = {t.key() for t in [*wins, *wins_before] if t.won}
-    successes = Counter(key[0] for key in distinct)  # a key starts with the task id
+    distinct = {t.key(): t.task_id for t in [*wins, *wins_before] if t.won}  # a duplicate counts once
+    successes = Counter(distinct.values())
     failures = [t for t in rollouts if not t.won and successes[t.task_id] >= min_successes] if keep_failures else []
     return wins + failures
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     rollouts, explored = list(read_trajectories(args.rollouts)), list(read_trajectories(args.explore))
     if args.min_successes < 1:
         raise A3TError(f"--min-successes must be >= 1, got {args.min_successes}")
-    before = [t for t in read_trajectories(args.previous) if t.won] if args.previous else []
+    before = list(read_trajectories(args.previous)) if args.previous else []  # select counts only its wins
     kept = select(rollouts, explored, before, keep_failures=not args.no_failures, min_successes=args.min_successes)
     write_trajectories(args.out, kept)
     counts = {
