@@ -57,7 +57,7 @@ def model_args():
 def agent_args():
     """model_args() for the stages that only generate (rollout, explore, evaluate)."""
     m = config["model"]
-    return model_args() + (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']}"
+    return model_args() + (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
 
 
 def _previous(wildcards, template):

@@ -77,3 +77,38 @@ def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
         first = torch.cat([torch.zeros(1, 2, 2, 8), rows[0][0][which]], 2)  # row 0 left-padded with zeros to width 5
         assert torch.equal(got, torch.cat([torch.cat([first, rows[1][0][which]]), *[s[which] for s in steps]], 2))
     assert cache.get_seq_length() == 9
+
+
+def test_admissible_actions_are_decoded_among_the_commands():
+    """``actions="admissible"``: every action is one of the commands (either grammar) or a thought; free text is not."""
+    from a3t.agent import LLMPlayer
+    from a3t.base_model import build_model, build_tokenizer
+    from a3t.trajectory import Step, Trajectory
+
+    opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
+    commands = ["go to cabinet 1", "open fridge 1", "take apple 1 from cabinet 1", "move apple 1 to fridge 1"]
+    texts = [opening, *commands, "put apple 1 in/on fridge 1", "think: First I need to find an apple.", "Nothing happens."]
+    tok = build_tokenizer(texts * 3, vocab_size=400)
+    tok.padding_side = "left"  # as load_agent sets it
+    replies: dict[str, list[str]] = {"free": [], "admissible": [], "uncached": []}
+    for seed in range(6):
+        torch.manual_seed(seed)
+        model = build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
+        trajs = {
+            s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", opening, [Step(commands[s], "OK.")] * s)
+            for s in range(4)
+        }
+        adm = {s: commands for s in trajs}
+        for name, kwargs in (("free", {}), ("admissible", {"actions": "admissible"}),
+                             ("uncached", {"actions": "admissible", "reuse_cache": False})):  # fmt: skip
+            player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, **kwargs)
+            for s, t in trajs.items():
+                player.start(s, None, t, random.Random(0))
+            replies[name] += [a for a, _ in player.act(trajs, adm).values()]
+    allowed = {*commands, "put apple 1 in/on fridge 1"}
+    assert all(a in allowed or a.startswith("think:") for a in replies["admissible"]), replies["admissible"]
+    assert any(a in allowed for a in replies["admissible"])
+    assert not any(a in allowed for a in replies["free"])  # untrained models: free text is no command
+    assert replies["uncached"] == replies["admissible"]  # the prefix cache does not change what is allowed
+    with pytest.raises(ValueError, match="actions"):
+        LLMPlayer(model, tok, actions="nearest")

@@ -82,7 +82,7 @@ def test_sampling_is_seeded_and_forced_after_invalid_actions():
 class FakeAgent:
     """LLMPlayer's interface with canned replies: the policy says 'look around', ActRe 'because'."""
 
-    max_len, max_new_tokens = 512, 16
+    max_len, max_new_tokens, actions = 512, 16, "free"
 
     def __init__(self, tok):
         self.tok, self.prompts = tok, []
@@ -96,7 +96,7 @@ class FakeAgent:
     def prompt(self, slot, t):
         return f"POLICY {slot}"
 
-    def generate(self, prompts, keys=None):
+    def generate(self, prompts, keys=None, allowed=None):
         self.prompts.append(prompts)
         return [" because I must." if p.endswith("reason:") else "go to cabinet 1" for p in prompts]
 

@@ -8,9 +8,11 @@ import zlib
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import Cache, DynamicLayer
 
+from a3t.envs.env import THINK_PREFIX, grammar_variants
+from a3t.io import A3TError
 from a3t.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.prompts import keep_recent, message_length, messages, parse_action
 from a3t.trajectory import Trajectory
@@ -166,11 +168,40 @@ def _left_pad(rows: list[list[int]], pad_id: int, masks: list[list[int]] | None 
     return ids, mask
 
 
+class AdmissibleOnly(LogitsProcessor):
+    """Decode each constrained row's reply as one of its commands (token by token), or as a free thought.
+
+    ``tries[r]`` maps the reply's tokens so far to the tokens that may follow (a command's last token
+    is followed by the end token); ``None`` leaves row r free (an ActRe reason). A reply that starts
+    with ``think:`` is free after it. Rows past their end token are left alone (``generate`` pads them).
+    """
+
+    def __init__(self, start: int, tries: list[dict | None], think: tuple[int, ...]):
+        self.start, self.tries, self.think = start, tries, think
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for r, trie in enumerate(self.tries):
+            if trie is None:
+                continue
+            reply = tuple(input_ids[r, self.start :].tolist())
+            if reply[: len(self.think)] == self.think:
+                continue
+            allowed = trie.get(reply)
+            if allowed:
+                idx = torch.tensor(sorted(allowed), device=scores.device)
+                keep = scores[r, idx]
+                scores[r] = -torch.inf
+                scores[r, idx] = keep
+        return scores
+
+
 class LLMPlayer:
     """ReAct policy: the chat history of each live episode -> its next action (greedy unless ``temperature``).
 
     ``reuse_cache``: keep the batch's KV cache from step to step (:class:`PrefixCache`), so that a
-    step prefills only the new observation instead of the whole history.
+    step prefills only the new observation instead of the whole history. ``actions="admissible"``:
+    an action is decoded among the env's admissible commands (:class:`AdmissibleOnly`; a thought
+    stays free text); ``"free"``: any text, as ReAct and the paper.
     """
 
     def __init__(
@@ -182,8 +213,12 @@ class LLMPlayer:
         temperature: float = 0.0,
         seed: int = 0,
         reuse_cache: bool = True,
+        actions: str = "free",
     ):
-        self.model, self.tok = model, tok
+        if actions not in ("free", "admissible"):
+            raise ValueError(f"actions must be 'free' or 'admissible', got {actions!r}")
+        self.model, self.tok, self.actions = model, tok, actions
+        self._ids: dict[str, tuple[int, ...]] = {}  # command -> its tokens, for the tries
         self.max_len, self.max_new_tokens, self.temperature = max_len, max_new_tokens, temperature
         self.seed = seed
         self.generated_tokens = 0
@@ -203,22 +238,53 @@ class LLMPlayer:
         msgs = keep_recent(messages(traj.initial_observation, traj.steps), lengths, self.max_len - self.max_new_tokens - 2)
         return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
+    def _tokens(self, text: str) -> tuple[int, ...]:
+        ids = self._ids.get(text)
+        if ids is None:
+            ids = self._ids[text] = tuple(self.tok(text, add_special_tokens=False)["input_ids"])
+        return ids
+
+    def trie(self, commands: list[str]) -> dict[tuple[int, ...], set[int]]:
+        """Reply tokens so far -> the tokens that may follow: a command (either grammar) then the end token, or ``think:``."""
+        trie: dict[tuple[int, ...], set[int]] = {}
+        seqs = [self._tokens(v) + (self.tok.eos_token_id,) for c in commands for v in grammar_variants(c)]
+        for seq in [*seqs, self._tokens(THINK_PREFIX)]:
+            for i in range(len(seq)):
+                trie.setdefault(seq[:i], set()).add(seq[i])
+        return trie
+
     @torch.no_grad()
-    def generate(self, prompts: list[str], keys: list | None = None) -> list[str]:
-        """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused."""
+    def generate(self, prompts: list[str], keys: list | None = None, allowed: list[list[str] | None] | None = None) -> list[str]:
+        """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused.
+
+        ``allowed``: per prompt, the commands its reply must be one of (or a thought); ``None`` for free text.
+        """
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
         kwargs.update(max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
+        tries = [None if a is None else self.trie(a) for a in allowed] if allowed else []
+        constrained = any(t is not None for t in tries)
+
+        def processors(start: int) -> LogitsProcessorList:
+            return LogitsProcessorList([AdmissibleOnly(start, tries, self._tokens(THINK_PREFIX))] if constrained else [])
+
         if self.prefix is None or keys is None:
             enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-            out = self.model.generate(**enc, **kwargs)
+            out = self.model.generate(**enc, **kwargs, logits_processor=processors(enc["input_ids"].shape[1]))
             new = out[:, enc["input_ids"].shape[1] :]
             self.generated_tokens += int((new != self.tok.pad_token_id).sum())
             return self.tok.batch_decode(new, skip_special_tokens=True)
         tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
         ids, mask, cache = self.prefix.inputs(keys, tokens)
-        out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache, return_dict_in_generate=True, **kwargs)
+        out = self.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            cache=cache,
+            return_dict_in_generate=True,
+            logits_processor=processors(ids.shape[1]),
+            **kwargs,
+        )
         replies = self.prefix.update(ids, mask, out.sequences, out.cache)
         self.generated_tokens += sum(len(r) for r in replies)
         return self.tok.batch_decode(replies, skip_special_tokens=True)
@@ -232,7 +298,8 @@ class LLMPlayer:
         slots = sorted(trajs)
         self.seed_for(trajs[slots[0]])
         keys = [(s, trajs[s].task_id, trajs[s].sample) for s in slots]
-        replies = self.generate([self.prompt(s, trajs[s]) for s in slots], keys)
+        allowed = [admissible[s] for s in slots] if self.actions == "admissible" else None
+        replies = self.generate([self.prompt(s, trajs[s]) for s in slots], keys, allowed)
         return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}
 
 
@@ -250,6 +317,8 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
     p.add_argument("--compute-dtype", default="float32")
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
+    p.add_argument("--actions", choices=("free", "admissible"), default="free",
+                   help="decode the agent's actions as free text (ReAct) or among the admissible commands")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
 
@@ -258,6 +327,8 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
     """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
     quantize = not args.no_quantize
     if args.backend == "vllm":
+        if args.actions != "free":
+            raise A3TError("--actions admissible needs the hf backend (vLLM would need guided decoding)")
         from a3t.vllm_backend import VLLMPlayer  # the optional extra, imported only when asked for
 
         adapter = args.adapter or None
@@ -265,4 +336,4 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
         gen = (args.max_len, args.max_new_tokens, temperature, args.seed)
         return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
     model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
-    return LLMPlayer(model, tok, args.max_len, args.max_new_tokens, temperature, args.seed)
+    return LLMPlayer(model, tok, args.max_len, args.max_new_tokens, temperature, args.seed, actions=args.actions)

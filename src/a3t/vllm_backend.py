@@ -49,8 +49,10 @@ class VLLMPlayer(LLMPlayer):
         stop = [tok.eos_token_id] if tok.eos_token_id is not None else []
         self.params = SamplingParams(temperature=temperature, max_tokens=max_new_tokens, stop_token_ids=stop, seed=seed)
 
-    def generate(self, prompts: list[str], keys: list | None = None) -> list[str]:
-        """Replies to ``prompts`` (``keys`` unused: vLLM's prefix caching finds shared prefixes itself)."""
+    def generate(self, prompts: list[str], keys: list | None = None, allowed: list | None = None) -> list[str]:
+        """Replies to ``prompts`` (``keys`` unused: vLLM's prefix caching finds shared prefixes itself; free text only)."""
+        if allowed and any(a is not None for a in allowed):
+            raise A3TError("admissible-only actions need the hf backend")
         ids = self.tok(prompts, add_special_tokens=False)["input_ids"]  # the template already has its special tokens
         outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], self.params, lora_request=self.lora, use_tqdm=False)
         self.generated_tokens += sum(len(o.outputs[0].token_ids) for o in outs)
