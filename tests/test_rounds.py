@@ -82,7 +82,7 @@ def test_sampling_is_seeded_and_forced_after_invalid_actions():
 class FakeAgent:
     """LLMPlayer's interface with canned replies: the policy says 'look around', ActRe 'because'."""
 
-    max_len, max_new_tokens, actions = 512, 16, "free"
+    max_len, max_new_tokens = 512, 16
 
     def __init__(self, tok):
         self.tok, self.prompts = tok, []

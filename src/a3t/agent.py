@@ -257,13 +257,15 @@ class LLMPlayer:
     def generate(self, prompts: list[str], keys: list | None = None, allowed: list[list[str] | None] | None = None) -> list[str]:
         """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused.
 
-        ``allowed``: per prompt, the commands its reply must be one of (or a thought); ``None`` for free text.
+        ``allowed``: per prompt, its admissible commands (``None``: free text, an ActRe prompt). With
+        ``actions="admissible"`` the reply is one of them or a thought; with ``"free"`` they are ignored.
         """
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
         kwargs.update(max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
-        tries = [None if a is None else self.trie(a) for a in allowed] if allowed else []
+        constrain = allowed if allowed and self.actions == "admissible" else []
+        tries = [None if a is None else self.trie(a) for a in constrain]
         constrained = any(t is not None for t in tries)
 
         def processors(start: int) -> LogitsProcessorList:
@@ -298,8 +300,7 @@ class LLMPlayer:
         slots = sorted(trajs)
         self.seed_for(trajs[slots[0]])
         keys = [(s, trajs[s].task_id, trajs[s].sample) for s in slots]
-        allowed = [admissible[s] for s in slots] if self.actions == "admissible" else None
-        replies = self.generate([self.prompt(s, trajs[s]) for s in slots], keys, allowed)
+        replies = self.generate([self.prompt(s, trajs[s]) for s in slots], keys, [admissible[s] for s in slots])
         return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}
 
 

@@ -116,9 +116,7 @@ class ExplorePlayer:
         replies = []
         if prompts:
             self.agent.seed_for(trajs[min(trajs)])
-            allowed = None
-            if self.agent.actions == "admissible":  # the policy's actions among the admissible commands, reasons free
-                allowed = [admissible[s] for s in policy_slots] + [None] * (len(prompts) - len(policy_slots))
+            allowed = [admissible[s] for s in policy_slots] + [None] * (len(prompts) - len(policy_slots))  # reasons: free
             replies = self.agent.generate(prompts, keys, allowed)
         for slot, reply in zip(policy_slots, replies, strict=False):
             out[slot] = (parse_action(reply) or "look", "policy")
