@@ -90,7 +90,7 @@ def test_admissible_actions_are_decoded_among_the_commands():
     texts = [opening, *commands, "put apple 1 in/on fridge 1", "think: First I need to find an apple.", "Nothing happens."]
     tok = build_tokenizer(texts * 3, vocab_size=400)
     tok.padding_side = "left"  # as load_agent sets it
-    replies: dict[str, list[str]] = {"free": [], "admissible": [], "uncached": []}
+    replies: dict[str, list[str]] = {"free": [], "admissible": [], "uncached": [], "cut": []}
     for seed in range(6):
         torch.manual_seed(seed)
         model = build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
@@ -100,13 +100,16 @@ def test_admissible_actions_are_decoded_among_the_commands():
         }
         adm = {s: commands for s in trajs}
         for name, kwargs in (("free", {}), ("admissible", {"actions": "admissible"}),
-                             ("uncached", {"actions": "admissible", "reuse_cache": False})):  # fmt: skip
-            player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, **kwargs)
+                             ("uncached", {"actions": "admissible", "reuse_cache": False}),
+                             ("cut", {"actions": "admissible", "max_new_tokens": 2})):  # fmt: skip
+            player = LLMPlayer(model, tok, max_len=512, **{"max_new_tokens": 12, **kwargs})
             for s, t in trajs.items():
                 player.start(s, None, t, random.Random(0))
             replies[name] += [a for a, _ in player.act(trajs, adm).values()]
     allowed = {*commands, "put apple 1 in/on fridge 1"}
-    assert all(a in allowed or a.startswith("think:") for a in replies["admissible"]), replies["admissible"]
+    for name in ("admissible", "cut"):  # a command the token budget cut is completed
+        assert all(a in allowed or a.startswith("think:") for a in replies[name]), replies[name]
+    assert any(len(tok(a, add_special_tokens=False)["input_ids"]) > 2 for a in replies["cut"] if a in allowed)
     assert any(a in allowed for a in replies["admissible"])
     assert not any(a in allowed for a in replies["free"])  # untrained models: free text is no command
     assert replies["uncached"] == replies["admissible"]  # the prefix cache does not change what is allowed

@@ -195,6 +195,23 @@ class AdmissibleOnly(LogitsProcessor):
         return scores
 
 
+def complete_command(reply: str, commands: list[str]) -> str:
+    """A constrained reply the token budget cut (``go to garba``) -> the first command it begins; else unchanged."""
+    text = " ".join(reply.split())
+    if not text or text.startswith(THINK_PREFIX):
+        return reply
+    variants = [v for c in commands for v in grammar_variants(c)]
+    if text in variants:
+        return reply
+    return next((v for v in variants if v.startswith(text)), reply)
+
+
+def _whole(replies: list[str], allowed: list[list[str] | None]) -> list[str]:
+    """Each constrained reply made a whole command (``allowed`` empty: nothing constrained)."""
+    allowed = allowed or [None] * len(replies)
+    return [r if a is None else complete_command(r, a) for r, a in zip(replies, allowed, strict=True)]
+
+
 class LLMPlayer:
     """ReAct policy: the chat history of each live episode -> its next action (greedy unless ``temperature``).
 
@@ -276,7 +293,7 @@ class LLMPlayer:
             out = self.model.generate(**enc, **kwargs, logits_processor=processors(enc["input_ids"].shape[1]))
             new = out[:, enc["input_ids"].shape[1] :]
             self.generated_tokens += int((new != self.tok.pad_token_id).sum())
-            return self.tok.batch_decode(new, skip_special_tokens=True)
+            return _whole(self.tok.batch_decode(new, skip_special_tokens=True), constrain)
         tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
         ids, mask, cache = self.prefix.inputs(keys, tokens)
         out = self.model.generate(
@@ -289,7 +306,7 @@ class LLMPlayer:
         )
         replies = self.prefix.update(ids, mask, out.sequences, out.cache)
         self.generated_tokens += sum(len(r) for r in replies)
-        return self.tok.batch_decode(replies, skip_special_tokens=True)
+        return _whole(self.tok.batch_decode(replies, skip_special_tokens=True), constrain)
 
     def seed_for(self, traj: Trajectory) -> None:
         """Seed sampling by what is being decided (not by the batch make-up), so reruns are identical."""
