@@ -82,7 +82,7 @@ def previous_eval(wildcards):
 
 def train_params(wildcards):
     """The train config slice round k depends on: round 0 is SFT (no failures, its own epochs)."""
-    drop = ("epochs", "fail_weight", "neg_nll_cap") if int(wildcards.round) == 0 else ("epochs_round0",)
+    drop = ("epochs", "max_steps", "fail_weight", "neg_nll_cap") if int(wildcards.round) == 0 else ("epochs_round0",)
     return {k: v for k, v in config["train"].items() if k not in drop}
 
 

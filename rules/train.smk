@@ -17,7 +17,8 @@ rule train:
         contrast=lambda w: (
             ""
             if int(w.round) == 0
-            else f"--fail-weight {config['train']['fail_weight']} --neg-nll-cap {config['train']['neg_nll_cap']}"
+            else f"--fail-weight {config['train']['fail_weight']} --neg-nll-cap {config['train']['neg_nll_cap']} "
+            f"--max-steps {config['train']['max_steps']}"
         ),
         seed=config["seed"],
     log:

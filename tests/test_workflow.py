@@ -53,6 +53,8 @@ def test_rounds_accumulate(tiny_run):
         keys.append({t.key() for t in read_trajectories(res / f"round{k}" / "dataset" / "trajectories.jsonl")})
         manifest = json.loads((res / f"round{k}" / "dataset" / "manifest.json").read_text())
         assert manifest["counts"]["size"] == len(keys[-1])
+        log = json.loads((res / f"round{k}" / "adapter" / "train_log.json").read_text())
+        assert log[-1]["step"] == 3  # train.max_steps: 3 whatever the dataset's size (epochs: 1 would be fewer)
     assert keys[0] <= keys[1]  # round 2's dataset holds round 1's
     evals = [json.loads((res / f"round{k}" / "eval.json").read_text())["splits"]["valid_unseen"] for k in range(3)]
     for k, e in enumerate(evals):

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, nargs="+", type=Path, help="trajectories JSONL (won -> +1, failed -> fail weight)")
     p.add_argument("--out", required=True, type=Path, help="adapter directory")
     p.add_argument("--epochs", type=float, default=3)
+    p.add_argument("--max-steps", type=int, default=0, help="this many optimizer steps, overriding --epochs (0: epochs)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--grad-accum", type=int, default=1)
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
             per_device_train_batch_size=args.batch_size,
             gradient_accumulation_steps=args.grad_accum,
             num_train_epochs=args.epochs,
+            max_steps=args.max_steps or -1,  # transformers: > 0 overrides the epochs
             learning_rate=args.lr,
             optim=args.optim,
             lr_scheduler_type="cosine",
