@@ -11,7 +11,7 @@ import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import Cache, DynamicLayer
 
-from a3t.envs.env import THINK_PREFIX, grammar_variants
+from a3t.envs.env import THINK_PREFIX, grammar_variants, is_thought
 from a3t.io import A3TError
 from a3t.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.prompts import keep_recent, message_length, messages, parse_action
@@ -195,12 +195,17 @@ class AdmissibleOnly(LogitsProcessor):
         return scores
 
 
+def _variants(commands: list[str]) -> list[str]:
+    """Each command in both placing grammars: what an admissible reply may be."""
+    return [v for c in commands for v in grammar_variants(c)]
+
+
 def complete_command(reply: str, commands: list[str]) -> str:
     """A constrained reply the token budget cut (``go to garba``) -> the first command it begins; else unchanged."""
     text = " ".join(reply.split())
-    if not text or text.startswith(THINK_PREFIX):
+    if not text or is_thought(text):
         return reply
-    variants = [v for c in commands for v in grammar_variants(c)]
+    variants = _variants(commands)
     if text in variants:
         return reply
     return next((v for v in variants if v.startswith(text)), reply)
@@ -264,7 +269,7 @@ class LLMPlayer:
     def trie(self, commands: list[str]) -> dict[tuple[int, ...], set[int]]:
         """Reply tokens so far -> the tokens that may follow: a command (either grammar) then the end token, or ``think:``."""
         trie: dict[tuple[int, ...], set[int]] = {}
-        seqs = [self._tokens(v) + (self.tok.eos_token_id,) for c in commands for v in grammar_variants(c)]
+        seqs = [self._tokens(v) + (self.tok.eos_token_id,) for v in _variants(commands)]
         for seq in [*seqs, self._tokens(THINK_PREFIX)]:
             for i in range(len(seq)):
                 trie.setdefault(seq[:i], set()).add(seq[i])
