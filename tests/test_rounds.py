@@ -11,6 +11,7 @@ from a3t.base_model import build_tokenizer
 from a3t.dataset import accumulate
 from a3t.explore import FORCE_AFTER, ExplorePlayer, choose_sample, invalid_streak
 from a3t.filter import select
+from a3t.scripted_actre import ScriptedActRe, scripted_reason
 from a3t.trajectory import Step, Trajectory
 
 OPEN = "You are in the middle of a room. Looking around you, you see a cabinet 1.\n\nYour task is to: put a apple in fridge."
@@ -114,6 +115,36 @@ def test_explore_player_composes_react_steps(tok):
     player = ExplorePlayer(agent, agent, p=0.0)
     player.start(1, None, t, random.Random(0))
     assert player.act({1: t}, {1: ["go to fridge 1"]}) == {1: ("go to cabinet 1", "policy")}
+
+
+def test_explore_player_asks_the_scripted_actre_without_generating(tok):
+    agent = FakeAgent(tok)
+    player = ExplorePlayer(agent, ScriptedActRe(), p=1.0)
+    t = traj(steps=[Step("think: x", "OK.", "policy")])
+    player.start(0, None, t, random.Random(0))
+    out = player.act({0: t}, {0: ["go to fridge 1"]})
+    assert out == {0: ("think: I need to find a apple. A apple may be in/on fridge 1. I can check it.", "actre")}
+    assert agent.prompts == []  # no model call: the script wrote the reason
+
+
+def test_scripted_actre_reads_the_history():
+    steps = [
+        Step("go to cabinet 1", "You arrive at cabinet 1. On the cabinet 1, you see a apple 1, and a cd 1.", "policy"),
+        Step("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see nothing.", "policy"),
+    ]
+    t = traj(steps=steps)
+    assert scripted_reason(t, "go to cabinet 1") == "I remember seeing apple 1 in/on cabinet 1. I will go back there."
+    assert scripted_reason(t, "go to fridge 1") == "I need to find a apple. A apple may be in/on fridge 1. I can check it."
+    assert scripted_reason(t, "go to drawer 1") == "The apple is not in the places I checked. I will look at drawer 1."
+    assert scripted_reason(t, "open drawer 1") == "The drawer 1 is closed. I will open it and look inside."
+    t.steps.append(Step("go to cabinet 1", "You arrive at cabinet 1. On the cabinet 1, you see a apple 1, and a cd 1.", "policy"))
+    assert scripted_reason(t, "take apple 1 from cabinet 1") == "Now I find a apple: apple 1. Next, I need to take it."
+    assert scripted_reason(t, "take cd 1 from cabinet 1") == "I will take the cd 1 to see if it helps with the task."
+    t.steps.append(Step("take apple 1 from cabinet 1", "You pick up the apple 1 from the cabinet 1.", "policy"))
+    assert scripted_reason(t, "go to fridge 1") == "Now I take the apple 1. Next, I need to put it in/on fridge 1."
+    assert scripted_reason(t, "go to cabinet 1").startswith("The apple is not in the places I checked")  # taken: gone
+    t.steps.append(Step("take cd 1 from cabinet 1", "Nothing happens.", "policy"))  # an invalid step changes nothing
+    assert scripted_reason(t, "go to fridge 1") == "Now I take the apple 1. Next, I need to put it in/on fridge 1."
 
 
 def test_filter_keeps_successes_and_contrastable_failures():

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from a3t.evaluate import summarize
-from a3t.trajectory import read_trajectories
+from a3t.scripted_actre import scripted_reason
+from a3t.trajectory import Trajectory, read_trajectories
 from tests.workflow import TINY, snakemake, workflow_copy
 
 
@@ -61,6 +62,25 @@ def test_rounds_accumulate(tiny_run):
         assert e["accumulated"]["won"] >= e["won"]
         if k:
             assert e["accumulated"]["won"] >= evals[k - 1]["accumulated"]["won"]
+
+
+def test_exploration_with_the_scripted_actre(tiny_run, tmp_path):
+    res = tiny_run / "results"
+    args = ["--base", str(res / "base_model"), "--adapter", str(res / "round0" / "adapter"), "--merge", "--workers", "0"]
+    args += ["--rollouts", str(res / "round1" / "rollouts" / "train.jsonl"), "--games", str(res / "games/train/manifest.csv")]
+    args += ["--out", str(tmp_path / "explore.jsonl"), "--samples", "2", "--p-sample", "0.5", "--step-limit", "12"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "a3t.explore", *args, "--actre", "scripted"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pairs = 0
+    for t in read_trajectories(tmp_path / "explore.jsonl"):
+        for k, (thought, action) in enumerate(zip(t.steps, t.steps[1:], strict=False)):
+            if thought.source == "actre":  # the script's reason for the sampled action after it, from the history before
+                before = Trajectory(t.task_id, t.task_type, t.goal, t.initial_observation, t.steps[:k])
+                assert action.source == "sampled" and thought.action == "think: " + scripted_reason(before, action.action)
+                pairs += 1
+    assert pairs > 0
 
 
 def test_second_run_has_nothing_to_do(tiny_run):

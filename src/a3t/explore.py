@@ -10,8 +10,9 @@ actions of its own in a row one is sampled by force: uniformly too (``--forced u
 the admissible commands closest to its last invalid one (``nearest``: ``take pot 2 from stoveburner
 4`` becomes ``take pot 1 from stoveburner 3``, the right command with an instance the room has). A
 sampled action gets its reason from ActRe and enters the trajectory as the ReAct pair ``think:
-<reason>`` / ``OK.``, then the action: the composed trajectory is in the agent's own format. The
-agent and ActRe share one batched ``generate`` per step.
+<reason>`` / ``OK.``, then the action: the composed trajectory is in the agent's own format. ActRe
+is the scripted teacher (``--actre scripted``), the prompted one (``endpoint``), or the agent's own
+model (``self``), which then shares the agent's batched ``generate`` of each step.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from a3t.manifest import write_manifest
 from a3t.prompted import EndpointActRe, game_grammar
 from a3t.prompts import parse_action
 from a3t.rollout import Job, run_episodes
+from a3t.scripted_actre import ScriptedActRe
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 FORCE_AFTER = 3  # invalid actions of its own in a row before a sample is forced
@@ -78,7 +80,9 @@ def choose_sample(
 class ExplorePlayer:
     """The agent, with some of its actions replaced by sampled ones that ActRe explains."""
 
-    def __init__(self, agent: LLMPlayer, actre: LLMPlayer | EndpointActRe, p: float, forced_nearest: bool = False):
+    def __init__(
+        self, agent: LLMPlayer, actre: LLMPlayer | EndpointActRe | ScriptedActRe, p: float, forced_nearest: bool = False
+    ):
         self.agent, self.actre, self.p, self.forced_nearest = agent, actre, p, forced_nearest
         self._rng: dict[int, random.Random] = {}
         self._pending: dict[int, str] = {}  # slot -> sampled action, played after its reason
@@ -104,9 +108,9 @@ class ExplorePlayer:
                 actre_slots[slot] = sampled
         prompts = [self.agent.prompt(s, trajs[s]) for s in policy_slots]
         keys = [(s, trajs[s].task_id, trajs[s].sample, "policy") for s in policy_slots]
-        endpoint = isinstance(self.actre, EndpointActRe)
-        if endpoint:  # the paper's ActRe: the prompted teacher
-            reasons = self.actre.reasons([(trajs[s], self._grammar[s], a) for s, a in actre_slots.items()])
+        external = isinstance(self.actre, EndpointActRe | ScriptedActRe)
+        if external:  # the paper's ActRe: the prompted teacher (or its scripted stand-in)
+            reasons = self.actre.reasons([(trajs[s], self._grammar.get(s, ""), a) for s, a in actre_slots.items()])
         else:  # the agent's own model, in the same batched generate as the policy
             budget = self.actre.max_len - self.actre.max_new_tokens - 2
             for slot, action in actre_slots.items():
@@ -120,7 +124,7 @@ class ExplorePlayer:
             replies = self.agent.generate(prompts, keys, allowed)
         for slot, reply in zip(policy_slots, replies, strict=False):
             out[slot] = (parse_action(reply) or "look", "policy")
-        if not endpoint:
+        if not external:
             reasons = [parse_reason(r) for r in replies[len(policy_slots) :]]
         for (slot, action), reason in zip(actre_slots.items(), reasons, strict=True):
             if reason:
@@ -149,7 +153,10 @@ def main(argv: list[str] | None = None) -> None:
         "--forced", choices=("uniform", "nearest"), default="uniform", help="how a forced sample is drawn (after 3 invalid)"
     )
     p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
-    p.add_argument("--actre", choices=("self", "endpoint"), default="self", help="who writes the reasons")
+    p.add_argument(
+        "--actre", choices=("self", "scripted", "endpoint"), default="self",
+        help="who writes the reasons: the agent's model, the scripted teacher, or the prompted one",
+    )  # fmt: skip
     add_endpoint_args(p)
     args = p.parse_args(argv)
     if not 0.0 <= args.p_sample <= 1.0:
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     endpoint = endpoint_from_args(args) if args.actre == "endpoint" else None
     if failed:
         agent = agent_from_args(args, args.temperature)
-        actre = EndpointActRe(endpoint) if endpoint else agent
+        actre = EndpointActRe(endpoint) if endpoint else ScriptedActRe() if args.actre == "scripted" else agent
         player = ExplorePlayer(agent, actre, args.p_sample, forced_nearest=args.forced == "nearest")
         jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
         with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
