@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
     p.add_argument(
-        "--actre", choices=("self", "scripted", "endpoint"), default="self",
+        "--actre", choices=("self", "scripted", "endpoint"), default="scripted",
         help="who writes the reasons: the agent's model, the scripted teacher, or the prompted one",
     )  # fmt: skip
     add_endpoint_args(p)
