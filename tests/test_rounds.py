@@ -11,7 +11,7 @@ from a3t.base_model import build_tokenizer
 from a3t.dataset import accumulate
 from a3t.explore import FORCE_AFTER, ExplorePlayer, choose_sample, invalid_streak
 from a3t.filter import select
-from a3t.scripted_actre import ScriptedActRe, scripted_reason
+from a3t.scripted_actre import ScriptedActRe, parse_command, scripted_reason
 from a3t.trajectory import Step, Trajectory
 
 OPEN = "You are in the middle of a room. Looking around you, you see a cabinet 1.\n\nYour task is to: put a apple in fridge."
@@ -125,6 +125,19 @@ def test_explore_player_asks_the_scripted_actre_without_generating(tok):
     out = player.act({0: t}, {0: ["go to fridge 1"]})
     assert out == {0: ("think: I need to find a apple. A apple may be in/on fridge 1. I can check it.", "actre")}
     assert agent.prompts == []  # no model call: the script wrote the reason
+
+
+def test_parse_command_reads_verb_object_and_place():
+    assert parse_command("go to cabinet 1") == ("go", "", "cabinet 1")
+    assert parse_command("take apple 1 from cabinet 1") == ("take", "apple 1", "cabinet 1")
+    assert (
+        parse_command("move apple 1 to fridge 1")
+        == parse_command("put apple 1 in/on fridge 1")
+        == ("move", "apple 1", "fridge 1")
+    )
+    assert parse_command("heat egg 1 with microwave 1") == ("heat", "egg 1", "microwave 1")
+    assert parse_command("open drawer 1") == ("open", "", "drawer 1")
+    assert parse_command("look") == ("look", "", "")
 
 
 def test_scripted_actre_reads_the_history():

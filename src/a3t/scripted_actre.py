@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from a3t.envs.env import NOTHING_HAPPENS
+from a3t.envs.env import _PUT, NOTHING_HAPPENS  # _PUT: a placing command in either grammar
 from a3t.envs.generate import TOOL
 from a3t.teacher import _ITEM, _SEEN, VERB, parse_goal  # the teacher's readers of goals and observations
 from a3t.teacher import _holders_of as holders_of
@@ -20,12 +20,32 @@ from a3t.teacher import _kind as kind
 from a3t.trajectory import Step, Trajectory
 
 PAST = {"heat": "heated", "cool": "cooled", "clean": "cleaned"}
+_SEPARATOR = {"go": " to ", "take": " from ", "heat": " with ", "cool": " with ", "clean": " with "}
 
 
 def seen_items(observation: str) -> list[str] | None:
     """The objects an observation shows on or in a receptacle (None when it shows none)."""
     m = _SEEN.search(observation)
     return _ITEM.findall(m.group(2)) if m else None
+
+
+def parse_command(action: str) -> tuple[str, str, str]:
+    """``take apple 1 from cabinet 1`` -> ``("take", "apple 1", "cabinet 1")``: verb, object, place.
+
+    Placing commands (either grammar) read as ``move``; a one-argument command (``open drawer 1``)
+    has its argument as the place; ``go to X`` has no object.
+    """
+    m = _PUT.match(action)
+    if m:
+        return "move", m.group(1), m.group(2)
+    head, _, rest = action.partition(" ")
+    sep = _SEPARATOR.get(head)
+    if sep == " to ":
+        return head, "", rest[len("to ") :] if rest.startswith("to ") else ""
+    if sep and sep in rest:
+        obj, place = rest.split(sep, 1)
+        return head, obj, place
+    return head, "", rest
 
 
 @dataclass
@@ -42,18 +62,17 @@ def _replay(steps: list[Step]) -> _State:
     for step in steps:
         if step.is_thought or step.observation == NOTHING_HAPPENS:
             continue
-        words = step.action.split()
-        verb, obs = words[0] if words else "", step.observation
-        if verb == "go" and len(words) > 2:
-            s.here = " ".join(words[2:])
-        elif verb == "take" and " from " in step.action:
-            s.holding = step.action[len("take ") :].split(" from ")[0]
-            s.seen[s.here] = [i for i in s.seen.get(s.here, []) if i != s.holding]
-        elif verb in ("move", "put"):
+        verb, obj, place = parse_command(step.action)
+        if verb == "go" and place:
+            s.here = place
+        elif verb == "take" and obj:
+            s.holding = obj
+            s.seen[s.here] = [i for i in s.seen.get(s.here, []) if i != obj]
+        elif verb == "move":
             s.holding = ""
-        elif verb in PAST and " with " in step.action:
-            s.done.add(step.action[len(verb) + 1 :].split(" with ")[0])
-        items = seen_items(obs)
+        elif verb in PAST and obj:
+            s.done.add(obj)
+        items = seen_items(step.observation)
         if items is not None and s.here:
             s.seen[s.here] = items
     return s
@@ -64,10 +83,8 @@ def _reason(task_type: str, goal: str, steps: list[Step], action: str) -> str:
     obj, recep, toggle = g.get("obj", ""), g.get("recep", ""), g.get("toggle", "")
     verb = VERB.get(TOOL.get(task_type, ("",))[0], "")
     s = _replay(steps)
-    words = action.split()
-    head = words[0] if words else ""
-    if head == "go" and len(words) > 2:
-        where = " ".join(words[2:])
+    head, item, where = parse_command(action)
+    if head == "go" and where:
         want = toggle if toggle and s.holding else obj
         hit = [i for i in s.seen.get(where, []) if kind(i) == want]
         if s.holding and kind(s.holding) == obj and not hit:
@@ -83,27 +100,24 @@ def _reason(task_type: str, goal: str, steps: list[Step], action: str) -> str:
         if where not in s.seen and (kind(where) in holders_of(want) or toggle):
             return f"I need to find a {want}. A {want} may be in/on {where}. I can check it."
         return f"The {want} is not in the places I checked. I will look at {where}."
-    if head == "open" and len(words) > 1:
-        return f"The {' '.join(words[1:])} is closed. I will open it and look inside."
-    if head == "close" and len(words) > 1:
-        return f"There is nothing I need in the {' '.join(words[1:])}. I will close it."
-    if head == "take" and " from " in action:
-        item = action[len("take ") :].split(" from ")[0]
+    if head == "open" and where:
+        return f"The {where} is closed. I will open it and look inside."
+    if head == "close" and where:
+        return f"There is nothing I need in the {where}. I will close it."
+    if head == "take" and item:
         if kind(item) == obj:
             return f"Now I find a {obj}: {item}. Next, I need to take it."
         return f"I will take the {item} to see if it helps with the task."
-    if head in ("move", "put"):
-        item = " ".join(words[1:]).split(" to ")[0].split(" in/on ")[0]
+    if head == "move" and item:
         if kind(item) == obj and recep:
             return f"Now I have the {item}. Next, I need to put it in/on the {recep}."
         return f"I do not need the {item}. I will put it down here."
-    if head in PAST and " with " in action:
-        item, tool = action[len(head) + 1 :].split(" with ", 1)
-        return f"Now I take the {item}. Next, I need to {head} it with {tool}."
-    if head == "use" and len(words) > 1:
-        return f"Now I find a {toggle or kind(' '.join(words[1:]))}: {' '.join(words[1:])}. Next, I need to use it."
-    if head == "examine" and len(words) > 1:
-        return f"I will examine the {' '.join(words[1:])} to see what is there."
+    if head in PAST and item:
+        return f"Now I take the {item}. Next, I need to {head} it with {where}."
+    if head == "use" and where:
+        return f"Now I find a {toggle or kind(where)}: {where}. Next, I need to use it."
+    if head == "examine" and where:
+        return f"I will examine the {where} to see what is there."
     return f"I will try to {action}."
 
 
