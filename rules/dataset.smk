@@ -2,7 +2,7 @@ rule dataset_round0:
     """Round 0's dataset: the teacher's successful demonstrations."""
     input:
         add="results/round0/teacher/trajectories.jsonl",
-        code=stage_sources("a3t.dataset"),
+        signature=signature("dataset_round0"),
     output:
         "results/round0/dataset/trajectories.jsonl",
     log:
@@ -13,7 +13,7 @@ rule dataset_round0:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.dataset --add {input.add} --out {output} > {log} 2>&1"
+        "{PY} a3t.dataset --add {input.add} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 
 rule dataset:
@@ -21,7 +21,7 @@ rule dataset:
     input:
         add="results/round{round}/filtered/trajectories.jsonl",
         previous=previous_dataset,
-        code=stage_sources("a3t.dataset"),
+        signature=signature("dataset"),
     output:
         "results/round{round}/dataset/trajectories.jsonl",
     wildcard_constraints:
@@ -34,4 +34,4 @@ rule dataset:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.dataset --add {input.add} --previous {input.previous} --out {output} > {log} 2>&1"
+        "{PY} a3t.dataset --add {input.add} --previous {input.previous} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -2,7 +2,7 @@ rule pretrain_corpus:
     """Text for the embedded base model: scripted players on the pretrain split."""
     input:
         games=games_manifest("pretrain"),
-        code=stage_sources("a3t.demos"),
+        signature=signature("pretrain_corpus"),
     output:
         "results/pretrain/trajectories.jsonl",
     params:
@@ -20,7 +20,7 @@ rule pretrain_corpus:
     shell:
         "{PY} a3t.demos --games {input.games} --out {output} --players {params.players} --keep all "
         "--random-steps {params.random_steps} --astray 0 --step-limit {params.step_limit} --seed {params.seed} "
-        "--split pretrain --workers {threads} > {log} 2>&1"
+        "--split pretrain --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 
 rule teacher_demos:
@@ -28,7 +28,7 @@ rule teacher_demos:
     failures dropped."""
     input:
         games=games_manifest("train"),
-        code=stage_sources("a3t.demos"),
+        signature=signature("teacher_demos"),
     output:
         "results/round0/teacher/trajectories.jsonl",
     params:
@@ -47,4 +47,4 @@ rule teacher_demos:
     shell:
         "{PY} a3t.demos --games {input.games} --out {output} --players {params.player} --keep won "
         "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --workers {threads} "
-        "{params.endpoint_args} > {log} 2>&1"
+        "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -5,7 +5,7 @@ rule evaluate:
         base=base_model_input,
         games=[games_manifest(s) for s in config["eval"]["splits"]],
         previous=previous_eval,
-        code=stage_sources("a3t.evaluate"),
+        signature=signature("evaluate"),
     output:
         summary="results/round{round}/eval.json",
         trajectories=directory("results/round{round}/eval"),
@@ -28,4 +28,4 @@ rule evaluate:
         "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games {params.games} "
         "--out {output.trajectories} --summary {output.summary} --round {wildcards.round} {params.previous} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --batch-size {params.e[batch_size]} "
-        "--max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} --threads {threads} > {log} 2>&1"
+        "--max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -5,7 +5,7 @@ rule explore:
         base=base_model_input,
         rollouts="results/round{round}/rollouts",
         games=games_manifest("train"),
-        code=stage_sources("a3t.explore"),
+        signature=signature("explore"),
     output:
         "results/round{round}/explore/trajectories.jsonl",
     wildcard_constraints:
@@ -32,4 +32,4 @@ rule explore:
         "--forced {params.x[forced]} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
         "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} --actre {params.x[actre]} "
-        "{params.endpoint_args} > {log} 2>&1"
+        "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

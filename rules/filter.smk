@@ -4,7 +4,7 @@ rule filter:
         rollouts="results/round{round}/rollouts",
         explore="results/round{round}/explore/trajectories.jsonl",
         previous=previous_dataset,
-        code=stage_sources("a3t.filter"),
+        signature=signature("filter"),
     output:
         "results/round{round}/filtered/trajectories.jsonl",
     wildcard_constraints:
@@ -22,4 +22,4 @@ rule filter:
         mem_mb=1000,
     shell:
         "{PY} a3t.filter --rollouts {input.rollouts}/train.jsonl --explore {input.explore} "
-        "--previous {input.previous} {params.failures} --out {output} > {log} 2>&1"
+        "--previous {input.previous} {params.failures} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -1,7 +1,7 @@
 rule games:
     """One split of ALFWorld games: generated offline, or indexed from real data (games.source)."""
     input:
-        code=stage_sources("a3t.games"),
+        signature=signature("games"),
     output:
         "results/games/{split}/manifest.csv",
     params:
@@ -25,4 +25,4 @@ rule games:
         mem_mb=2000,
     shell:
         "{PY} a3t.games --split {wildcards.split} --out results/games/{wildcards.split} "
-        "--task-types {params.types} {params.source} --workers {threads} > {log} 2>&1"
+        "--task-types {params.types} {params.source} --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -5,7 +5,7 @@ rule report:
         [f"results/round{k}/dataset/trajectories.jsonl" for k in range(config["rounds"] + 1)],
         [f"results/round{k}/explore/trajectories.jsonl" for k in range(1, config["rounds"] + 1)],
         [f"results/round{k}/rollouts" for k in range(1, config["rounds"] + 1)],
-        code=stage_sources("a3t.report"),
+        signature=signature("report"),
     output:
         csv=report("results/summary.csv", caption="../report/summary.rst", category="Summary"),
         md="results/summary.md",
@@ -25,4 +25,4 @@ rule report:
         mem_mb=1000,
     shell:
         "{PY} a3t.report --rounds {params.rounds} --out {output.csv} --plots {params.plots} "
-        "--reference {params.reference} > {log} 2>&1"
+        "--reference {params.reference} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

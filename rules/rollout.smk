@@ -4,7 +4,7 @@ rule rollout:
         adapter=previous_adapter,
         base=base_model_input,
         games=games_manifest("train"),
-        code=stage_sources("a3t.evaluate"),
+        signature=signature("rollout"),
     output:
         directory("results/round{round}/rollouts"),
     wildcard_constraints:
@@ -26,4 +26,4 @@ rule rollout:
         "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games train={input.games} --origin rollout "
         "--out {output} --round {wildcards.round} --step-limit {params.step_limit} --max-len {params.max_len} "
         "--batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

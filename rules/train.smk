@@ -4,7 +4,7 @@ rule train:
     input:
         data="results/round{round}/dataset/trajectories.jsonl",
         base=base_model_input,
-        code=stage_sources("a3t.train"),
+        signature=signature("train"),
     output:
         directory("results/round{round}/adapter"),
     params:
@@ -34,4 +34,4 @@ rule train:
         "--optim {params.t[optim]} --max-len {params.t[max_len]} --lora-r {params.qlora[r]} "
         "--lora-alpha {params.qlora[alpha]} --lora-dropout {params.qlora[dropout]} --target-modules {params.modules} "
         "{params.contrast} {params.flags} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1"
+        "--seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

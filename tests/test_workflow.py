@@ -17,7 +17,7 @@ import yaml
 from a3t.evaluate import summarize
 from a3t.scripted_actre import scripted_reason
 from a3t.trajectory import Trajectory, read_trajectories
-from tests.workflow import TINY, snakemake, workflow_copy
+from tests.workflow import CODE_CASES, CONFIG_CASES, TINY, changed_config, planned, snakemake, workflow_copy
 
 
 def test_round0_end_to_end(tiny_run):
@@ -99,58 +99,15 @@ def test_html_report_has_the_table_plots_and_captions(tiny_run):
     assert "accumulated, a task counts once any agent" in html  # a caption (report/success.rst)
 
 
-def _planned(workdir: Path, target: str, config: dict | None = None) -> dict[str, int]:
-    """The jobs ``snakemake -n`` would run for ``target`` (rule -> count), on the tiny config or a changed copy."""
-    path = TINY
-    if config is not None:
-        path = workdir / "changed.yaml"
-        path.write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "-n", target, "--configfile", str(path))
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total"}
-
-
-def _changed(section: str, key: str, value) -> dict:
-    config = yaml.safe_load(TINY.read_text())
-    config[section][key] = value
-    return config
-
-
-ROUND1 = {"filter": 1, "dataset": 1, "train": 1, "evaluate": 1}  # a round's jobs after its exploration
-
-
-@pytest.mark.parametrize(
-    "change, target, expected",
-    [
-        (None, "results/round2/eval.json", {}),  # nothing changed: nothing runs
-        (("eval", "batch_size", 3), "results/round0/eval.json", {"evaluate": 1}),
-        # round 0 is SFT: failures' weight only reaches rounds >= 1 (train + its evaluation), not rollouts
-        (("train", "fail_weight", -0.5), "results/round1/eval.json", {"train": 1, "evaluate": 1}),
-        (("filter", "keep_failures", False), "results/round1/eval.json", ROUND1),
-        (("explore", "p_sample", 0.25), "results/round1/eval.json", {"explore": 1, **ROUND1}),
-        (("games", "seed", 1), "results/round1/eval.json", "everything"),
-    ],
-)
+@pytest.mark.parametrize("change, target, expected", CONFIG_CASES)
 def test_config_change_reruns_exactly_downstream(tiny_run, change, target, expected):
-    planned = _planned(tiny_run, target, None if change is None else _changed(*change))
-    if expected == "everything":
-        expected = {"games": 4, "pretrain_corpus": 1, "base_model": 1, "teacher_demos": 1, "dataset_round0": 1}
-        expected |= {"train": 2, "evaluate": 2, "rollout": 1, "explore": 1, "filter": 1, "dataset": 1}
-    assert planned == expected
+    assert planned(tiny_run, target, None if change is None else changed_config(*change)) == expected
 
 
-@pytest.mark.parametrize(
-    "module, target, expected",
-    [
-        ("filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
-        ("report.py", "results/summary.csv", {"report": 1}),
-        ("agent.py", "results/round1/eval.json", {"rollout": 1, "explore": 1, **ROUND1, "evaluate": 2}),
-    ],
-)
+@pytest.mark.parametrize("module, target, expected", CODE_CASES)
 def test_code_change_reruns_the_rules_that_import_it(tiny_run, module, target, expected):
-    """Each rule lists the a3t sources its CLI imports (a3t.sources): an edited module reruns its users only;
-    a module touched without a change of content reruns nothing."""
+    """Each job's signature holds the a3t sources its CLI imports (a3t.signatures): an edited module reruns its
+    users only; undone before anything ran, nothing reruns."""
     import a3t
 
     if target == "results/summary.csv":  # the report may not have been made yet
@@ -159,9 +116,9 @@ def test_code_change_reruns_the_rules_that_import_it(tiny_run, module, target, e
     before, text = path.stat(), path.read_bytes()
     try:
         path.write_bytes(text + b"\n# edited by a test\n")  # newer than every output, and a new checksum
-        assert _planned(tiny_run, target) == expected
-        path.write_bytes(text)  # newer again, but the same bytes: Snakemake compares checksums, nothing reruns
-        assert _planned(tiny_run, target) == {}
+        assert planned(tiny_run, target) == expected
+        path.write_bytes(text)  # newer again, but the same bytes: the signature is the recorded one, nothing reruns
+        assert planned(tiny_run, target) == {}
     finally:
         path.write_bytes(text)
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -339,7 +296,7 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
 
 
 def test_verify_names_drifted_missing_and_unrecorded_files(tiny_run, tmp_path):
-    proc = _cli("a3t.verify", str(tiny_run / "results"))
+    proc = _cli("a3t.verify", str(tiny_run / "results"), "--configfile", str(TINY))
     assert proc.returncode == 0 and "all match" in proc.stdout, proc.stdout[-3000:] + proc.stderr
     copy = tmp_path / "wf"
     shutil.copytree(tiny_run / "results", copy / "results", symlinks=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "config" / "tiny.yaml"
@@ -23,5 +26,50 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--cores", "2", *args]
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(*args), cwd=workdir, capture_output=True, text=True, timeout=1200)
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_cmd(*args), cwd=workdir, capture_output=True, text=True, timeout=1200, env=env)
+
+
+def planned(workdir: Path, target: str, config: dict | None = None, env: dict[str, str] | None = None) -> dict[str, int]:
+    """The jobs ``snakemake -n`` would run for ``target`` (rule -> count), on the tiny config or a changed copy."""
+    path = TINY
+    if config is not None:
+        path = workdir / "changed.yaml"
+        path.write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "-n", target, "--configfile", str(path), env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total"}
+
+
+def changed_config(section: str, key: str, value) -> dict:
+    config = yaml.safe_load(TINY.read_text())
+    config[section][key] = value
+    return config
+
+
+ROUND1 = {"filter": 1, "dataset": 1, "train": 1, "evaluate": 1}  # a round's jobs after its exploration
+EVERYTHING = {"games": 4, "pretrain_corpus": 1, "base_model": 1, "teacher_demos": 1, "dataset_round0": 1} | {
+    "train": 2,
+    "evaluate": 2,
+    "rollout": 1,
+    "explore": 1,
+    "filter": 1,
+    "dataset": 1,
+}
+# README's "Exact reruns": (config change, target, the jobs it reruns) on the tiny run's tree
+CONFIG_CASES = [
+    (None, "results/round2/eval.json", {}),  # nothing changed: nothing runs
+    (("eval", "batch_size", 3), "results/round0/eval.json", {"evaluate": 1}),
+    # round 0 is SFT: failures' weight only reaches rounds >= 1 (train + its evaluation), not rollouts
+    (("train", "fail_weight", -0.5), "results/round1/eval.json", {"train": 1, "evaluate": 1}),
+    (("filter", "keep_failures", False), "results/round1/eval.json", ROUND1),
+    (("explore", "p_sample", 0.25), "results/round1/eval.json", {"explore": 1, **ROUND1}),
+    (("games", "seed", 1), "results/round1/eval.json", EVERYTHING),
+]
+# (edited a3t module, target, the jobs it reruns): the rules whose CLI imports it, and downstream
+CODE_CASES = [
+    ("filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
+    ("report.py", "results/summary.csv", {"report": 1}),
+    ("agent.py", "results/round1/eval.json", {"rollout": 1, "explore": 1, **ROUND1, "evaluate": 2}),
+]

@@ -11,7 +11,7 @@ import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import Cache, DynamicLayer
 
-from a3t.envs.env import THINK_PREFIX, grammar_variants, is_thought
+from a3t.envs.grammar import THINK_PREFIX, grammar_variants, is_thought
 from a3t.io import A3TError
 from a3t.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.prompts import keep_recent, message_length, messages, parse_action

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from a3t.io import A3TError
@@ -56,8 +57,11 @@ def _with_generation(tok) -> str:
     )
 
 
-def load_base(base: str, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None):
-    """The base causal LM, 4-bit NF4 without double quantization when ``quantize`` (as QLoRA / the paper)."""
+def load_base(
+    base: str, quantize: bool = True, compute_dtype: str = "float32", gguf_file: str | None = None, on: str | None = None
+):
+    """The base causal LM, 4-bit NF4 without double quantization when ``quantize`` (as QLoRA / the paper), on
+    device ``on`` (default: CUDA where there is one, else the CPU)."""
     _check_local(base)
     if quantize and gguf_file:
         raise A3TError(f"{base}/{gguf_file}: a GGUF checkpoint cannot be loaded 4-bit; convert it first (python -m a3t.convert)")
@@ -71,11 +75,22 @@ def load_base(base: str, quantize: bool = True, compute_dtype: str = "float32", 
         )
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            base, quantization_config=qconfig, device_map=device(), dtype=DTYPES[compute_dtype], gguf_file=gguf_file or None
+            base, quantization_config=qconfig, device_map=on or device(), dtype=DTYPES[compute_dtype], gguf_file=gguf_file or None
         )
     except OSError as err:
         raise A3TError(f"cannot load model {base!r}: {err}") from err
+    except SafetensorError as err:
+        raise _damaged(base, err) from err
     return model
+
+
+def _damaged(folder: str, err: Exception) -> A3TError:
+    """One line for a checkpoint whose weights file cannot be read (truncated or corrupted in transit)."""
+    files = sorted(p.name for p in Path(folder).glob("*.safetensors")) or ["its weights"]
+    return A3TError(
+        f"{folder}/{', '.join(files)}: damaged, cannot be read ({err}); `a3t verify` names the files that differ "
+        "from their manifest; delete that stage's output to make it again"
+    )
 
 
 def add_lora(model, r: int, alpha: int, dropout: float, targets: list[str], quantized: bool = True):
@@ -98,19 +113,24 @@ def load_agent(
     compute_dtype: str = "float32",
     gguf_file: str | None = None,
     merge: bool = False,
+    on: str | None = None,
 ):
-    """Base (+ adapter, when given) ready for generation, and its tokenizer (left padding).
+    """Base (+ adapter, when given) ready for generation on device ``on`` (as :func:`load_base`), and its
+    tokenizer (left padding).
 
     ``merge``: dequantize the NF4 base (the very weights the adapter was trained on) and merge the
     adapter into it: one plain model, about 3x faster to generate on CPU, where bitsandbytes has no
     4-bit kernels (outputs differ from the 4-bit path only by its bf16 rounding).
     """
     check_adapter(adapter)  # fail before the slow load
-    model = load_base(base, quantize, compute_dtype, gguf_file)
+    model = load_base(base, quantize, compute_dtype, gguf_file, on)
     if merge and quantize:
         model = model.dequantize()
     if adapter:
-        model = PeftModel.from_pretrained(model, adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter)
+        except SafetensorError as err:
+            raise _damaged(adapter, err) from err
         if merge:
             model = model.merge_and_unload()
     model.eval()

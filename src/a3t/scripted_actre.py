@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from a3t.envs.env import _PUT, NOTHING_HAPPENS  # _PUT: a placing command in either grammar
 from a3t.envs.generate import TOOL
+from a3t.envs.grammar import _PUT, NOTHING_HAPPENS  # _PUT: a placing command in either grammar
 from a3t.teacher import _ITEM, _SEEN, VERB, parse_goal  # the teacher's readers of goals and observations
 from a3t.teacher import _holders_of as holders_of
 from a3t.teacher import _kind as kind

@@ -1,6 +1,5 @@
-"""Which source files a stage runs: a rule lists them as inputs, so editing a module reruns exactly the
-rules whose CLI imports it (directly or not), and downstream of them: Snakemake's code trigger for
-rules that call ``python -m a3t.<stage>``."""
+"""Which source files a stage runs: their hashes are part of each job's signature (a3t.signatures), so
+editing a module reruns exactly the rules whose CLI imports it (directly or not), and downstream of them."""
 
 from __future__ import annotations
 

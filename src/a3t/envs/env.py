@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,36 +11,13 @@ from textworld.envs.pddl import PddlEnv
 
 from a3t.envs import memo
 from a3t.envs.games import load_game_file
+from a3t.envs.grammar import NOTHING_HAPPENS, THINK_PREFIX, THINK_REPLY, grammar_variants, is_thought, resolve_command
+
+__all__ = ["NOTHING_HAPPENS", "THINK_PREFIX", "THINK_REPLY", "grammar_variants", "is_thought", "resolve_command"]
 
 memo.install()
 
 WELCOME = "-= Welcome to TextWorld, ALFRED! =-"
-THINK_PREFIX = "think:"
-THINK_REPLY = "OK."
-NOTHING_HAPPENS = "Nothing happens."
-_PUT = re.compile(r"^(?:put|move) (.+?) (?:in/on|into|in|on|to) (.+)$")
-
-
-def is_thought(action: str) -> bool:
-    return action.strip().lower().startswith(THINK_PREFIX)
-
-
-def grammar_variants(action: str) -> list[str]:
-    """The same placing command in both ALFWorld grammars (0.4 ``move X to Y``; older ``put X in/on Y``)."""
-    action = " ".join(action.strip().split())
-    m = _PUT.match(action)
-    if not m:
-        return [action]
-    obj, rec = m.groups()
-    return [action] + [v for v in (f"move {obj} to {rec}", f"put {obj} in/on {rec}") if v != action]
-
-
-def resolve_command(action: str, admissible: list[str]) -> str:
-    """Map ``action`` onto the admissible command it means, in whichever grammar the game speaks."""
-    for variant in grammar_variants(action):
-        if variant in admissible:
-            return variant
-    return " ".join(action.strip().split())
 
 
 def clean_observation(text: str) -> str:
