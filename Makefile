@@ -24,6 +24,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/rollout_bench.py
 	$(PY) benchmarks/train_bench.py
 	$(PY) benchmarks/pipeline_bench.py
+	$(PY) benchmarks/shard_bench.py
 	$(PY) benchmarks/cuda_smoke.py  # the GPU code path; one line where there is no CUDA
 
 lint: $(VENV)/.installed

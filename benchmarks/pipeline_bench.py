@@ -12,6 +12,7 @@ rounds 0..4 under 30 min, peak under 4 GB, the no-op check under 5 s (a ratio > 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -30,8 +31,9 @@ def collect(bench_dir: Path) -> pd.DataFrame:
         rnd = rel.parts[0].removeprefix("round") if rel.parts[0].startswith("round") else ""
         end = tsv.stat().st_mtime
         seconds = float(row["s"])
+        rule = rel.parent.name if re.fullmatch(r"\d+of\d+", tsv.stem) else tsv.stem  # a shard: <rule>/<i>of<n>.tsv
         rows.append({
-            "rule": tsv.stem, "round": rnd, "job": str(rel.with_suffix("")), "seconds": seconds,
+            "rule": rule, "round": rnd, "job": str(rel.with_suffix("")), "seconds": seconds,
             "max_rss_mb": float(row["max_rss"]), "cpu_seconds": float(row["cpu_time"]), "start": end - seconds, "end": end,
         })  # fmt: skip
     return pd.DataFrame(rows)

@@ -21,6 +21,13 @@ PY = f"{sys.executable} -m"
 wildcard_constraints:
     round=r"\d+",
     split="|".join(SPLITS),
+    shard=r"\d+of\d+",
+
+
+def shard_outputs(template, wildcards):
+    """Every shard's output of a sharded stage (shards.count of them) for the round in ``wildcards``."""
+    n = config["shards"]["count"]
+    return [template.format(round=wildcards.round, shard=f"{i}of{n}") for i in range(1, n + 1)]
 
 
 def games_manifest(split):

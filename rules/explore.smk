@@ -1,5 +1,5 @@
 rule explore:
-    """Round k >= 1: ActRe-annotated exploration of the training tasks the round-(k-1) agent failed."""
+    """Round k >= 1: ActRe-annotated exploration of one shard of the training tasks the round-(k-1) agent failed."""
     input:
         adapter=previous_adapter,
         base=base_model_input,
@@ -7,7 +7,7 @@ rule explore:
         games=games_manifest("train"),
         signature=signature("explore"),
     output:
-        "results/round{round}/explore/trajectories.jsonl",
+        "results/round{round}/shards/explore/{shard}/trajectories.jsonl",
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
@@ -19,17 +19,39 @@ rule explore:
         seed=config["seed"],
         endpoint_args=endpoint_args(config["explore"]["actre"] == "endpoint"),
     log:
-        "results/logs/round{round}/explore.log",
+        "results/logs/round{round}/explore/{shard}.log",
     benchmark:
-        "results/benchmarks/round{round}/explore.tsv"
-    threads: 2
+        "results/benchmarks/round{round}/explore/{shard}.tsv"
+    threads: config["shards"]["threads"]
     resources:
         mem_mb=4000,
     shell:
         "{PY} a3t.explore {params.model} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
-        "--games {input.games} --out {output} --round {wildcards.round} --samples {params.x[samples]} "
-        "--early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} --temperature {params.x[temperature]} "
-        "--forced {params.x[forced]} "
+        "--games {input.games} --shard {wildcards.shard} --out {output} --round {wildcards.round} "
+        "--samples {params.x[samples]} --early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} "
+        "--temperature {params.x[temperature]} --forced {params.x[forced]} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
         "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} --actre {params.x[actre]} "
         "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+
+
+rule gather_explore:
+    """Round k >= 1: the exploration shards joined (by task and sample)."""
+    input:
+        shards=lambda w: shard_outputs("results/round{round}/shards/explore/{shard}/trajectories.jsonl", w),
+        signature=signature("gather_explore"),
+    output:
+        "results/round{round}/explore/trajectories.jsonl",
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    params:
+        shards=config["shards"]["count"],
+    log:
+        "results/logs/round{round}/gather_explore.log",
+    benchmark:
+        "results/benchmarks/round{round}/gather_explore.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{PY} a3t.gather explore --shards {input.shards} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -1,12 +1,12 @@
 rule rollout:
-    """Round k >= 1: the round-(k-1) agent plays every training task once (single trial)."""
+    """Round k >= 1: one shard of the training tasks (shards.count a round), each played once by the round-(k-1) agent."""
     input:
         adapter=previous_adapter,
         base=base_model_input,
         games=games_manifest("train"),
         signature=signature("rollout"),
     output:
-        directory("results/round{round}/rollouts"),
+        directory("results/round{round}/shards/rollouts/{shard}"),
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
@@ -16,14 +16,37 @@ rule rollout:
         max_len=config["train"]["max_len"],
         seed=config["seed"],
     log:
-        "results/logs/round{round}/rollout.log",
+        "results/logs/round{round}/rollout/{shard}.log",
     benchmark:
-        "results/benchmarks/round{round}/rollout.tsv"
-    threads: 2
+        "results/benchmarks/round{round}/rollout/{shard}.tsv"
+    threads: config["shards"]["threads"]
     resources:
         mem_mb=4000,
     shell:
         "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games train={input.games} --origin rollout "
-        "--out {output} --round {wildcards.round} --step-limit {params.step_limit} --max-len {params.max_len} "
-        "--batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} "
-        "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "--shard {wildcards.shard} --out {output} --round {wildcards.round} --step-limit {params.step_limit} "
+        "--max-len {params.max_len} --batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} "
+        "--seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+
+
+rule gather_rollouts:
+    """Round k >= 1: the rollout shards joined (by task), with the round's train success."""
+    input:
+        shards=lambda w: shard_outputs("results/round{round}/shards/rollouts/{shard}", w),
+        signature=signature("gather_rollouts"),
+    output:
+        directory("results/round{round}/rollouts"),
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    params:
+        shards=config["shards"]["count"],
+    log:
+        "results/logs/round{round}/gather_rollouts.log",
+    benchmark:
+        "results/benchmarks/round{round}/gather_rollouts.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{PY} a3t.gather episodes --shards {input.shards} --out {output} --round {wildcards.round} > {log} 2>&1 "
+        "&& {PY} a3t.signatures {input.signature}"

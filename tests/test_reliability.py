@@ -43,7 +43,7 @@ def test_two_clean_runs_are_byte_identical(tiny_run, tmp_path):
 def test_killed_training_resumes_to_the_same_result(tiny_run, tmp_path):
     """kill -9 the whole pipeline while round 0 trains; the next run reruns that job and gets the same bytes."""
     wd = workflow_copy(tmp_path)
-    for part in ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset"):  # upstream, mtimes kept
+    for part in ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset", "signatures"):  # upstream, mtimes kept
         shutil.copytree(tiny_run / "results" / part, wd / "results" / part)
     target = ("results/round0/eval.json", "--configfile", str(TINY))
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from a3t.evaluate import summarize
+from a3t.gather import summarize
 from a3t.scripted_actre import scripted_reason
 from a3t.trajectory import Trajectory, read_trajectories
 from tests.workflow import CODE_CASES, CONFIG_CASES, TINY, changed_config, planned, snakemake, workflow_copy
@@ -35,7 +35,8 @@ def test_round0_end_to_end(tiny_run):
         manifest = json.loads((res / d / "manifest.json").read_text())
         assert manifest["code_version"] and manifest["packages"]["torch"].startswith("2.13")
     assert (res / "logs" / "round0" / "train.log").stat().st_size > 0
-    assert (res / "benchmarks" / "round0" / "evaluate.tsv").is_file()
+    assert (res / "benchmarks" / "round0" / "evaluate" / "1of1.tsv").is_file()  # one shard (shards.count)
+    assert (res / "benchmarks" / "round0" / "gather_eval.tsv").is_file()
 
 
 def test_rounds_accumulate(tiny_run):
@@ -323,14 +324,14 @@ def test_slurm_dry_run_of_the_paper_config(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
-    assert jobs == {
-        "games": 3, "teacher_demos": 1, "dataset_round0": 1, "train": 5, "evaluate": 5, "rollout": 4, "explore": 4,
-        "filter": 4, "dataset": 4, "total": 31,
+    assert jobs == {  # rollout, explore and evaluate in shards.count (8) jobs a round, each gathered by one job
+        "games": 3, "teacher_demos": 1, "dataset_round0": 1, "train": 5, "evaluate": 40, "rollout": 32, "explore": 32,
+        "gather_eval": 5, "gather_rollouts": 4, "gather_explore": 4, "filter": 4, "dataset": 4, "total": 135,
     }  # fmt: skip
     resources = dict(re.findall(r"^rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", out, re.M))
     for rule in ("train", "rollout", "explore", "evaluate"):
         assert "slurm_partition=gpu" in resources[rule] and "gpu=1" in resources[rule], (rule, resources[rule])
-    for rule in ("games", "teacher_demos", "filter", "dataset"):
+    for rule in ("games", "teacher_demos", "filter", "dataset", "gather_eval", "gather_rollouts", "gather_explore"):
         assert "gpu=" not in resources[rule] and "slurm_partition=cpu" in resources[rule], (rule, resources[rule])
     assert "--base mistralai/Mistral-7B-Instruct-v0.2 --compute-dtype bfloat16" in out
     assert "--optim paged_adamw_32bit" in out and "--lora-r 16 --lora-alpha 32" in out and "--target-modules q_proj,v_proj" in out

@@ -48,28 +48,32 @@ def changed_config(section: str, key: str, value) -> dict:
     return config
 
 
-ROUND1 = {"filter": 1, "dataset": 1, "train": 1, "evaluate": 1}  # a round's jobs after its exploration
+EVAL = {"evaluate": 1, "gather_eval": 1}  # a round's evaluation: one shard (shards.count), gathered
+ROUND1 = {"filter": 1, "dataset": 1, "train": 1, **EVAL}  # a round's jobs after its exploration
+EXPLORE = {"explore": 1, "gather_explore": 1}
+ROLLOUT = {"rollout": 1, "gather_rollouts": 1}
 EVERYTHING = {"games": 4, "pretrain_corpus": 1, "base_model": 1, "teacher_demos": 1, "dataset_round0": 1} | {
     "train": 2,
     "evaluate": 2,
-    "rollout": 1,
-    "explore": 1,
+    "gather_eval": 2,
+    **ROLLOUT,
+    **EXPLORE,
     "filter": 1,
     "dataset": 1,
 }
 # README's "Exact reruns": (config change, target, the jobs it reruns) on the tiny run's tree
 CONFIG_CASES = [
     (None, "results/round2/eval.json", {}),  # nothing changed: nothing runs
-    (("eval", "batch_size", 3), "results/round0/eval.json", {"evaluate": 1}),
+    (("eval", "batch_size", 3), "results/round0/eval.json", EVAL),
     # round 0 is SFT: failures' weight only reaches rounds >= 1 (train + its evaluation), not rollouts
-    (("train", "fail_weight", -0.5), "results/round1/eval.json", {"train": 1, "evaluate": 1}),
+    (("train", "fail_weight", -0.5), "results/round1/eval.json", {"train": 1, **EVAL}),
     (("filter", "keep_failures", False), "results/round1/eval.json", ROUND1),
-    (("explore", "p_sample", 0.25), "results/round1/eval.json", {"explore": 1, **ROUND1}),
+    (("explore", "p_sample", 0.25), "results/round1/eval.json", {**EXPLORE, **ROUND1}),
     (("games", "seed", 1), "results/round1/eval.json", EVERYTHING),
 ]
 # (edited a3t module, target, the jobs it reruns): the rules whose CLI imports it, and downstream
 CODE_CASES = [
     ("filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
     ("report.py", "results/summary.csv", {"report": 1}),
-    ("agent.py", "results/round1/eval.json", {"rollout": 1, "explore": 1, **ROUND1, "evaluate": 2}),
+    ("agent.py", "results/round1/eval.json", {**ROLLOUT, **EXPLORE, **ROUND1, "evaluate": 2, "gather_eval": 2}),
 ]

@@ -4,9 +4,10 @@
         --games valid_unseen=results/games/valid_unseen/manifest.csv --out results/round0/eval
 
 Writes ``<out>/<split>.jsonl`` (trajectories) and ``<out>/eval.json``: success overall and per task
-type, counts and mean steps, computed from those trajectories (:func:`summarize`). With
+type, counts and mean steps, computed from those trajectories (:func:`a3t.gather.summarize`). With
 ``--previous`` (the round before's eval.json) it adds the paper's accumulated success: a task counts
 as solved if any agent of rounds 0..k solved it. The rollout stage runs this module on ``train``.
+``--shard IofN`` plays one shard of each split's games (a3t.gather; the workflow gathers them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -22,36 +22,11 @@ import torch
 from a3t.agent import add_agent_args, agent_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
+from a3t.gather import evaluation, shard_of
 from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json, run_cli
 from a3t.manifest import write_manifest
 from a3t.rollout import Job, run_episodes
-from a3t.trajectory import Trajectory, write_trajectories
-
-
-def _stats(trajs: list[Trajectory]) -> dict:
-    won = sum(t.won for t in trajs)
-    return {
-        "n": len(trajs),
-        "won": won,
-        "success": round(won / len(trajs), 4) if trajs else 0.0,
-        "mean_steps": round(sum(len(t.steps) for t in trajs) / len(trajs), 2) if trajs else 0.0,
-    }
-
-
-def summarize(trajs: list[Trajectory]) -> dict:
-    """Success overall and per task type, from the trajectories themselves."""
-    by_type: dict[str, list[Trajectory]] = defaultdict(list)
-    for t in trajs:
-        by_type[t.task_type].append(t)
-    return {**_stats(trajs), "per_type": {k: _stats(v) for k, v in sorted(by_type.items())}}
-
-
-def accumulated(trajs: list[Trajectory], previous: dict | None) -> dict:
-    """Success counting a task as solved if this round or any earlier one (``previous``, a split's summary) solved it."""
-    solved = {t.task_id for t in trajs if t.won} | set((previous or {}).get("accumulated", {}).get("solved", []))
-    solved &= {t.task_id for t in trajs}
-    n = len(trajs)
-    return {"success": round(len(solved) / n, 4) if n else 0.0, "won": len(solved), "solved": sorted(solved)}
+from a3t.trajectory import write_trajectories
 
 
 def parse_games(items: list[str]) -> dict[str, Path]:
@@ -73,27 +48,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--round", type=int, default=0)
     p.add_argument("--previous", type=Path, help="the previous round's eval.json (for the accumulated success)")
     p.add_argument("--origin", default="eval", choices=("eval", "rollout"), help="recorded in the trajectories")
+    p.add_argument("--shard", default="1of1", help="IofN: play the I-th of N shards of each split (by sorted task id)")
     args = p.parse_args(argv)
     if args.step_limit < 1:
         raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
     torch.set_num_threads(args.threads)
-    splits = {name: load_split(path) for name, path in parse_games(args.games).items()}
+    splits = {name: shard_of(load_split(path), args.shard, lambda g: g.task_id) for name, path in parse_games(args.games).items()}
     previous = read_json(args.previous) if args.previous else {"splits": {}}
     player = agent_from_args(args)
-    result = {"round": args.round, "splits": {}}
     start = time.perf_counter()
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
         jobs = [(name, Job(g)) for name, games in splits.items() for g in games]  # one batch over all splits
         trajs = run_episodes(
             [j for _, j in jobs], player, env, args.batch_size, args.seed, origin=args.origin, round=args.round, desc=args.origin
         )
-        for name in splits:
-            mine = [t for (split, _), t in zip(jobs, trajs, strict=True) if split == name]
+        by_split = {name: [t for (split, _), t in zip(jobs, trajs, strict=True) if split == name] for name in splits}
+        for name, mine in by_split.items():
             for t in mine:
                 t.split = name
             write_trajectories(tmp / f"{name}.jsonl", mine)
-            result["splits"][name] = summarize(mine)
-            result["splits"][name]["accumulated"] = accumulated(mine, previous["splits"].get(name))
+        result = evaluation(by_split, args.round, previous)
         atomic_write_json(tmp / "eval.json", result)
         config = {
             k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "workers", "threads")

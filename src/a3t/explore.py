@@ -12,7 +12,8 @@ the admissible commands closest to its last invalid one (``nearest``: ``take pot
 sampled action gets its reason from ActRe and enters the trajectory as the ReAct pair ``think:
 <reason>`` / ``OK.``, then the action: the composed trajectory is in the agent's own format. ActRe
 is the scripted teacher (``--actre scripted``), the prompted one (``endpoint``), or the agent's own
-model (``self``), which then shares the agent's batched ``generate`` of each step.
+model (``self``), which then shares the agent's batched ``generate`` of each step. ``--shard IofN``
+explores one shard of the failed tasks (a3t.gather; the workflow gathers them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from a3t.endpoint import add_endpoint_args, endpoint_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import NOTHING_HAPPENS
 from a3t.envs.games import load_split
+from a3t.gather import shard_of
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
 from a3t.prompted import EndpointActRe, game_grammar
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         "--actre", choices=("self", "scripted", "endpoint"), default="scripted",
         help="who writes the reasons: the agent's model, the scripted teacher, or the prompted one",
     )  # fmt: skip
+    p.add_argument("--shard", default="1of1", help="IofN: explore the I-th of N shards of the failed tasks (by sorted task id)")
     add_endpoint_args(p)
     args = p.parse_args(argv)
     if not 0.0 <= args.p_sample <= 1.0:
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         raise A3TError(f"--samples must be >= 1, got {args.samples}")
     torch.set_num_threads(args.threads)
     games = {g.task_id: g for g in load_split(args.games)}
-    failed = failed_tasks(args.rollouts)
+    failed = shard_of(failed_tasks(args.rollouts), args.shard)
     unknown = [t for t in failed if t not in games]
     if unknown:
         raise A3TError(f"{args.rollouts}: tasks not in {args.games}: {unknown[:5]}")
