@@ -76,12 +76,17 @@ def job_label(signature: dict) -> str:
     return f"{signature['rule']}[{wildcards}]" if wildcards else signature["rule"]
 
 
-def recorded(folder: Path) -> dict | None:
-    """The signature a job's outputs were made from (``None`` when the tree has none, or a damaged one)."""
+def read_json_or_none(path: Path) -> dict | None:
+    """``path``'s JSON, or ``None`` when it is missing or damaged."""
     try:
-        return json.loads((folder / MADE).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def recorded(folder: Path) -> dict | None:
+    """The signature a job's outputs were made from (``None`` when the tree has none, or a damaged one)."""
+    return read_json_or_none(folder / MADE)
 
 
 def _flatten(value, prefix: str) -> dict[str, object]:
@@ -128,13 +133,6 @@ def check(signature: dict) -> str:
         with open(log, "a", encoding="utf-8") as f:
             f.write(dumps({"job": job_label(signature), "differs": differences(made, signature)}) + "\n")
     return str(path)
-
-
-def read_json_or_none(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
 
 
 def record(path: str | Path) -> None:
