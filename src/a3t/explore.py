@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections import Counter
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from a3t.endpoint import add_endpoint_args, endpoint_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import NOTHING_HAPPENS
 from a3t.envs.games import load_split
-from a3t.gather import shard_of
+from a3t.gather import exploration_counts, shard_of
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
 from a3t.prompted import EndpointActRe, game_grammar
@@ -186,15 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                 desc="explore", stop_after_wins=args.early_stop,
             )  # fmt: skip
     write_trajectories(args.out, trajs)
-    won = Counter(t.task_type for t in trajs if t.won)
-    solved = {t.task_id for t in trajs if t.won}
-    counts = {
-        "failed_tasks": len(failed),
-        "episodes": len(trajs),
-        "successes": sum(won.values()),
-        "tasks_solved": len(solved),
-        "successes_per_type": dict(sorted(won.items())),
-    }
+    counts = exploration_counts(trajs, len(failed))
     if endpoint is not None:
         counts["endpoint"] = endpoint.stats()
     skip = ("out", "workers", "threads", "endpoint_key_env", "endpoint_cache")

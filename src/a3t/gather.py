@@ -104,6 +104,18 @@ def gather_episodes(shards: list[Path], out: Path, round: int, previous: Path | 
     return result
 
 
+def exploration_counts(trajs: list[Trajectory], failed_tasks: int) -> dict:
+    """An exploration's manifest counts: failed tasks explored, episodes, successes (per type), tasks solved."""
+    won = Counter(t.task_type for t in trajs if t.won)
+    return {
+        "failed_tasks": failed_tasks,
+        "episodes": len(trajs),
+        "successes": sum(won.values()),
+        "tasks_solved": len({t.task_id for t in trajs if t.won}),
+        "successes_per_type": dict(sorted(won.items())),
+    }
+
+
 def gather_explore(shards: list[Path], out: Path) -> dict:
     trajs, failed = [], 0
     for shard in shards:
@@ -114,14 +126,7 @@ def gather_explore(shards: list[Path], out: Path) -> dict:
         trajs += read_trajectories(shard)
     trajs = episode_order(trajs)
     write_trajectories(out, trajs)
-    won = Counter(t.task_type for t in trajs if t.won)
-    counts = {
-        "failed_tasks": failed,
-        "episodes": len(trajs),
-        "successes": sum(won.values()),
-        "tasks_solved": len({t.task_id for t in trajs if t.won}),
-        "successes_per_type": dict(sorted(won.items())),
-    }
+    counts = exploration_counts(trajs, failed)
     write_manifest(out.parent, "gather", {"shards": len(shards)}, inputs=shards, **counts)
     return counts
 
