@@ -3,7 +3,7 @@
     python benchmarks/cuda_smoke.py [--base results/base_model] [--data results/round0/dataset/trajectories.jsonl]
 
 On a CUDA device it:
-1. trains a round-0 QLoRA adapter with the train stage itself (``a3t.train``): the NF4 base through
+1. trains a round-0 QLoRA adapter with the train stage itself (``a3t.stages.train``): the NF4 base through
    bitsandbytes' CUDA kernels, bf16 compute, ``paged_adamw_32bit``, and the reward-weighted loss on the
    data's successes plus a few failures at -1 (successes cut short and marked failed);
 2. generates greedy replies for a batch of recorded prompts (episodes of the data cut at two points, the
@@ -44,10 +44,10 @@ def training_data(data: Path, out: Path, failures: int) -> int:
 
 
 def train(base: str, data: Path, out: Path, on_cuda: bool, max_len: int, steps: int, batch_size: int = 4) -> dict:
-    """Round-0 training through ``a3t.train``'s CLI for ``steps`` optimizer steps; its figures (tokens/s: the
+    """Round-0 training through ``a3t.stages.train``'s CLI for ``steps`` optimizer steps; its figures (tokens/s: the
     data's tokens per epoch times the epochs run, over the trainer's own runtime)."""
     from a3t.io import read_json
-    from a3t.train import main
+    from a3t.stages.train import main
 
     args = ["--base", base, "--data", str(data), "--out", str(out), "--max-steps", str(steps), "--max-len", str(max_len)]
     args += ["--batch-size", str(batch_size), "--optim", "paged_adamw_32bit" if on_cuda else "adamw_torch"]
@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         sys.exit(f"cuda_smoke: missing {missing}: build them first (make run TARGET=results/round0/eval.json)")
 
-    from a3t.agent import LLMPlayer
-    from a3t.modeling import load_agent
-    from a3t.prompts import parse_action
+    from a3t.agents.llm import LLMPlayer
+    from a3t.agents.modeling import load_agent
+    from a3t.agents.prompts import parse_action
 
     figures: dict = {"device": torch.cuda.get_device_name() if on_cuda else "cpu", "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:

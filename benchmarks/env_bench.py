@@ -20,7 +20,7 @@ from a3t.envs import TASK_TYPES
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import GameEnv
 from a3t.envs.games import load_split
-from a3t.games import generate_split
+from a3t.stages.games import generate_split
 
 
 def _episodes(games, rounds: int):

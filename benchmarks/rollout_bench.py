@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from a3t.agent import LLMPlayer
+from a3t.agents.episodes import Job, run_episodes
+from a3t.agents.llm import LLMPlayer
+from a3t.agents.modeling import load_agent
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
-from a3t.modeling import load_agent
-from a3t.rollout import Job, run_episodes
 
 
 def play(model, tok, games, slots: int, reuse: bool, step_limit: int, workers: int) -> tuple[float, int, list]:

@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from a3t.gather import gather_episodes
+from a3t.stages.gather import gather_episodes
 
 
 def run(args: argparse.Namespace, shards: int, out: Path) -> float:
     """Wall seconds of ``shards`` evaluate processes started together; their shards gathered into ``out``."""
     threads = max(1, args.threads // shards)
-    common = [sys.executable, "-m", "a3t.evaluate", "--base", args.base, "--adapter", args.adapter, "--games", *args.games]
+    common = [sys.executable, "-m", "a3t.stages.evaluate", "--base", args.base, "--adapter", args.adapter, "--games", *args.games]
     common += ["--merge", "--actions", "admissible", "--max-len", "1536", "--max-new-tokens", "48", "--batch-size", "16"]
     common += ["--threads", str(threads), "--workers", "2"]
     folders = [out / f"{i}of{shards}" for i in range(1, shards + 1)]

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainingArguments
 
-from a3t.modeling import add_lora, load_base, load_tokenizer
-from a3t.train import RewardWeightedTrainer, TrajectoryData, collate, load_data
+from a3t.agents.modeling import add_lora, load_base, load_tokenizer
+from a3t.stages.train import RewardWeightedTrainer, TrajectoryData, collate, load_data
 
 
 def tokens_per_second(trainer_cls, base: str, data, tok, steps: int, batch_size: int, grouped: bool, **kw) -> float:

@@ -103,7 +103,7 @@ def generation_params():
 
 
 def endpoint_args(used):
-    """CLI flags of a3t.endpoint for the stages that ask it, else none: as a param, it reruns exactly those
+    """CLI flags of a3t.agents.endpoint for the stages that ask it, else none: as a param, it reruns exactly those
     stages when the endpoint's config changes (the API key stays in its environment variable)."""
     if not used:
         return ""

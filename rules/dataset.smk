@@ -13,7 +13,7 @@ rule dataset_round0:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.dataset --add {input.add} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.dataset --add {input.add} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 
 rule dataset:
@@ -34,4 +34,4 @@ rule dataset:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.dataset --add {input.add} --previous {input.previous} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.dataset --add {input.add} --previous {input.previous} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -18,7 +18,7 @@ rule pretrain_corpus:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.demos --games {input.games} --out {output} --players {params.players} --keep all "
+        "{PY} a3t.stages.demos --games {input.games} --out {output} --players {params.players} --keep all "
         "--random-steps {params.random_steps} --astray 0 --step-limit {params.step_limit} --seed {params.seed} "
         "--split pretrain --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
@@ -45,6 +45,6 @@ rule teacher_demos:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.demos --games {input.games} --out {output} --players {params.player} --keep won "
+        "{PY} a3t.stages.demos --games {input.games} --out {output} --players {params.player} --keep won "
         "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --workers {threads} "
         "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

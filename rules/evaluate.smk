@@ -22,32 +22,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games {params.games} --shard {wildcards.shard} "
+        "{PY} a3t.stages.evaluate {params.model} --adapter {input.adapter} --games {params.games} --shard {wildcards.shard} "
         "--out {output} --round {wildcards.round} --step-limit {params.step_limit} --max-len {params.max_len} "
         "--batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} "
         "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
-
-
-rule gather_eval:
-    """Single-trial success of round k's agent on the evaluation splits, overall and per task type, from its
-    shards; with the round before's eval.json, the accumulated success."""
-    input:
-        shards=lambda w: shard_outputs("results/round{round}/shards/eval/{shard}", w),
-        previous=previous_eval,
-        signature=signature("gather_eval"),
-    output:
-        summary="results/round{round}/eval.json",
-        trajectories=directory("results/round{round}/eval"),
-    params:
-        shards=config["shards"]["count"],
-        previous=lambda w, input: f"--previous {input.previous}" if input.previous else "",
-    log:
-        "results/logs/round{round}/gather_eval.log",
-    benchmark:
-        "results/benchmarks/round{round}/gather_eval.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-    shell:
-        "{PY} a3t.gather episodes --shards {input.shards} --out {output.trajectories} --summary {output.summary} "
-        "--round {wildcards.round} {params.previous} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -26,32 +26,10 @@ rule explore:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.explore {params.model} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
+        "{PY} a3t.stages.explore {params.model} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
         "--games {input.games} --shard {wildcards.shard} --out {output} --round {wildcards.round} "
         "--samples {params.x[samples]} --early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} "
         "--temperature {params.x[temperature]} --forced {params.x[forced]} "
         "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
         "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} --actre {params.x[actre]} "
         "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
-
-
-rule gather_explore:
-    """Round k >= 1: the exploration shards joined (by task and sample)."""
-    input:
-        shards=lambda w: shard_outputs("results/round{round}/shards/explore/{shard}/trajectories.jsonl", w),
-        signature=signature("gather_explore"),
-    output:
-        "results/round{round}/explore/trajectories.jsonl",
-    wildcard_constraints:
-        round=r"[1-9]\d*",
-    params:
-        shards=config["shards"]["count"],
-    log:
-        "results/logs/round{round}/gather_explore.log",
-    benchmark:
-        "results/benchmarks/round{round}/gather_explore.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-    shell:
-        "{PY} a3t.gather explore --shards {input.shards} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -21,5 +21,5 @@ rule filter:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.filter --rollouts {input.rollouts}/train.jsonl --explore {input.explore} "
+        "{PY} a3t.stages.filter --rollouts {input.rollouts}/train.jsonl --explore {input.explore} "
         "--previous {input.previous} {params.failures} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

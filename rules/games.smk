@@ -24,5 +24,5 @@ rule games:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.games --split {wildcards.split} --out results/games/{wildcards.split} "
+        "{PY} a3t.stages.games --split {wildcards.split} --out results/games/{wildcards.split} "
         "--task-types {params.types} {params.source} --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -24,5 +24,5 @@ rule report:
     resources:
         mem_mb=1000,
     shell:
-        "{PY} a3t.report --rounds {params.rounds} --out {output.csv} --plots {params.plots} "
+        "{PY} a3t.stages.report --rounds {params.rounds} --out {output.csv} --plots {params.plots} "
         "--reference {params.reference} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -23,30 +23,7 @@ rule rollout:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.evaluate {params.model} --adapter {input.adapter} --games train={input.games} --origin rollout "
+        "{PY} a3t.stages.rollout {params.model} --adapter {input.adapter} --games train={input.games} "
         "--shard {wildcards.shard} --out {output} --round {wildcards.round} --step-limit {params.step_limit} "
         "--max-len {params.max_len} --batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} "
         "--seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
-
-
-rule gather_rollouts:
-    """Round k >= 1: the rollout shards joined (by task), with the round's train success."""
-    input:
-        shards=lambda w: shard_outputs("results/round{round}/shards/rollouts/{shard}", w),
-        signature=signature("gather_rollouts"),
-    output:
-        directory("results/round{round}/rollouts"),
-    wildcard_constraints:
-        round=r"[1-9]\d*",
-    params:
-        shards=config["shards"]["count"],
-    log:
-        "results/logs/round{round}/gather_rollouts.log",
-    benchmark:
-        "results/benchmarks/round{round}/gather_rollouts.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-    shell:
-        "{PY} a3t.gather episodes --shards {input.shards} --out {output} --round {wildcards.round} > {log} 2>&1 "
-        "&& {PY} a3t.signatures {input.signature}"

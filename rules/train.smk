@@ -29,7 +29,7 @@ rule train:
     resources:
         mem_mb=6000,
     shell:
-        "{PY} a3t.train {params.model} --data {input.data} --out {output} --epochs {params.epochs} "
+        "{PY} a3t.stages.train {params.model} --data {input.data} --out {output} --epochs {params.epochs} "
         "--lr {params.t[lr]} --batch-size {params.t[batch_size]} --grad-accum {params.t[grad_accum]} "
         "--optim {params.t[optim]} --max-len {params.t[max_len]} --lora-r {params.qlora[r]} "
         "--lora-alpha {params.qlora[alpha]} --lora-dropout {params.qlora[dropout]} --target-modules {params.modules} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from a3t.envs import TASK_TYPES
-from a3t.games import generate_split
+from a3t.stages.games import generate_split
 from tests.workflow import TINY, snakemake, workflow_copy
 
 UNSEEN = [10, 219, 308, 424]

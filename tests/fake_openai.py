@@ -13,8 +13,8 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from a3t.prompted import examples
-from a3t.teacher import teacher
+from a3t.agents.prompted import examples
+from a3t.agents.teacher import teacher
 
 ACTRE_ANSWER = "I want to see what {action} does for the task."
 

@@ -24,13 +24,13 @@ def test_without_cuda_it_says_so_in_one_line():
 
 def test_the_agent_and_trainer_load_without_textworld():
     """A GPU machine that only trains and generates has no TextWorld or ALFWorld: the smoke check must import."""
-    code = "import sys, a3t.agent, a3t.train; print(sorted(m for m in ('textworld', 'alfworld') if m in sys.modules))"
+    code = "import sys, a3t.agents.llm, a3t.stages.train; print(sorted(m for m in ('textworld', 'alfworld') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr[-2000:]
 
 
 def test_its_steps_run_on_the_cpu(tiny_run):
-    """``--device cpu``: training through a3t.train with failures at -1, generation from NF4 + adapter with the
+    """``--device cpu``: training through a3t.stages.train with failures at -1, generation from NF4 + adapter with the
     prefix cache, the merged CPU path on the same prompts, and the figures as JSON."""
     data = tiny_run / "results" / "round0" / "dataset" / "trajectories.jsonl"
     args = ["--device", "cpu", "--base", str(tiny_run / "results" / "base_model"), "--data", str(data)]

@@ -10,9 +10,9 @@ import time
 import pytest
 import yaml
 
-from a3t.endpoint import Endpoint
+from a3t.agents.endpoint import Endpoint
+from a3t.agents.prompted import actre_prompt, examples, react_prompt
 from a3t.io import A3TError
-from a3t.prompted import actre_prompt, examples, react_prompt
 from a3t.trajectory import Step, read_trajectories
 from tests.fake_openai import ACTRE_ANSWER, FakeOpenAI, closed_port_url
 from tests.workflow import TINY, snakemake
@@ -67,7 +67,7 @@ def test_endpoint_down_is_one_clear_error():
 def _demos(games_dir, out, url, *extra):
     args = ["--games", str(games_dir / "manifest.csv"), "--out", str(out), "--players", "prompted", "--workers", "0"]
     args += ["--endpoint-url", url, "--endpoint-model", "teacher", "--step-limit", "40", *extra]
-    return subprocess.run([sys.executable, "-m", "a3t.demos", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "a3t.stages.demos", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_round0_teacher_through_the_endpoint_and_a_rerun_pays_nothing(games_dir, tmp_path):
@@ -100,7 +100,7 @@ def test_exploration_with_the_endpoint_as_actre(tiny_run, tmp_path):
         args += ["--rollouts", str(res / "round1" / "rollouts" / "train.jsonl"), "--games", str(res / "games/train/manifest.csv")]
         args += ["--out", str(tmp_path / "explore.jsonl"), "--samples", "1", "--p-sample", "0.5", "--step-limit", "10"]
         args += ["--actre", "endpoint", "--endpoint-url", server.url, "--endpoint-model", "teacher", "--workers", "0"]
-        proc = subprocess.run([sys.executable, "-m", "a3t.explore", *args], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([sys.executable, "-m", "a3t.stages.explore", *args], capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
     trajs = list(read_trajectories(tmp_path / "explore.jsonl"))
     asked = [r for r in server.requests if r["prompt"].endswith("Reason for the action:")]
@@ -123,5 +123,5 @@ def test_dry_run_with_the_endpoint_config_names_it_in_the_jobs(tiny_run):
     assert proc.returncode == 0, out[-3000:]
     assert "--players prompted" in out and "--actre endpoint" in out and "--endpoint-url 'http://gpu:8000/v1'" in out
     assert "--endpoint-cache 'results/cache/endpoint.jsonl'" in out and "--endpoint-key-env OPENAI_API_KEY" in out
-    train = [line for line in out.splitlines() if "-m a3t.train" in line]
+    train = [line for line in out.splitlines() if "-m a3t.stages.train" in line]
     assert train and all(" --actre" not in line for line in train)  # no self-ActRe view to learn

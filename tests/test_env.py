@@ -13,9 +13,10 @@ from a3t.envs import memo
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import THINK_REPLY, GameEnv, grammar_variants
 from a3t.envs.expert import expert_trajectory
-from a3t.envs.games import load_game_file, load_split
-from a3t.games import index_split
+from a3t.envs.gamefile import load_game_file
+from a3t.envs.games import load_split
 from a3t.io import A3TError
+from a3t.stages.games import index_split
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from a3t.envs import TASK_TYPES
 from a3t.envs.expert import expert_trajectory
 from a3t.envs.games import load_split
-from a3t.games import generate_split, main
 from a3t.io import A3TError
+from a3t.stages.games import generate_split, main
 
 from .conftest import UNSEEN
 

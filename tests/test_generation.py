@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import MistralConfig, MistralForCausalLM
 
-from a3t.agent import PrefixCache, _SpareCache
+from a3t.agents.llm import PrefixCache, _SpareCache
 
 PAD, EOS, VOCAB = 0, 4, 300
 
@@ -81,8 +81,8 @@ def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
 
 def test_admissible_actions_are_decoded_among_the_commands():
     """``actions="admissible"``: every action is one of the commands (either grammar) or a thought; free text is not."""
-    from a3t.agent import LLMPlayer
-    from a3t.base_model import build_model, build_tokenizer
+    from a3t.agents.llm import LLMPlayer
+    from a3t.stages.base_model import build_model, build_tokenizer
     from a3t.trajectory import Step, Trajectory
 
     opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from a3t.agents.prompts import keep_recent, messages, parse_action
 from a3t.io import A3TError, atomic_dir, atomic_write_text, read_jsonl
-from a3t.prompts import keep_recent, messages, parse_action
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 

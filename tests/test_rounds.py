@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from a3t.actre import actre_messages, actre_prompt, encode_actre, has_reasons, parse_reason
-from a3t.base_model import build_tokenizer
-from a3t.dataset import accumulate
-from a3t.explore import FORCE_AFTER, ExplorePlayer, choose_sample, invalid_streak
-from a3t.filter import select
-from a3t.scripted_actre import ScriptedActRe, parse_command, scripted_reason
+from a3t.agents.actre import actre_messages, actre_prompt, encode_actre, has_reasons, parse_reason
+from a3t.agents.scripted_actre import ScriptedActRe, parse_command, scripted_reason
+from a3t.stages.base_model import build_tokenizer
+from a3t.stages.dataset import accumulate
+from a3t.stages.explore import FORCE_AFTER, ExplorePlayer, choose_sample, invalid_streak
+from a3t.stages.filter import select
 from a3t.trajectory import Step, Trajectory
 
 OPEN = "You are in the middle of a room. Looking around you, you see a cabinet 1.\n\nYour task is to: put a apple in fridge."

@@ -1,4 +1,4 @@
-"""Shards: rollout, explore and evaluate split across jobs (a3t.gather) give the same gathered bytes for any count."""
+"""Shards: rollout, explore and evaluate split across jobs (a3t.stages.gather) give the same gathered bytes for any count."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from a3t.gather import parse_shard, shard_of
 from a3t.io import A3TError
+from a3t.stages.gather import parse_shard, shard_of
 from tests.workflow import TINY, snakemake
 
 # (stage, its target in the tiny run, the gathered files compared): the tiny run plays 1 shard (shards.count)
@@ -39,19 +39,18 @@ def _shard_commands(workdir: Path) -> dict[str, list[str]]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     commands = {}
     for line in proc.stdout.splitlines():
-        for stage in ("evaluate", "explore"):
-            if f"-m a3t.{stage} " in line and "--shard 1of1" in line:  # the targets: round 0's eval, round 1's others
+        for stage in ("evaluate", "explore", "rollout"):
+            if f"-m a3t.stages.{stage} " in line and "--shard 1of1" in line:  # the targets: round 0's eval, round 1's others
                 args = shlex.split(line.split(" > ")[0])
-                name = "rollout" if "--origin" in args and args[args.index("--origin") + 1] == "rollout" else stage
-                commands[name] = args[args.index(f"a3t.{stage}") + 1 :]
+                commands[stage] = args[args.index(f"a3t.stages.{stage}") + 1 :]
     assert sorted(commands) == ["evaluate", "explore", "rollout"], proc.stdout[-3000:]
     return commands
 
 
 def _play(stage: str, args: list[str], shards: int, out: Path) -> list[str]:
     """Every shard of ``shards`` played in this process (as the rule's command would), into folders under ``out``."""
-    from a3t import evaluate, explore
     from a3t.io import run_cli
+    from a3t.stages import evaluate, explore, rollout
 
     outputs = []
     for i in range(1, shards + 1):
@@ -59,7 +58,7 @@ def _play(stage: str, args: list[str], shards: int, out: Path) -> list[str]:
         argv[argv.index("--shard") + 1] = f"{i}of{shards}"
         shard_out = out / stage / f"{i}of{shards}"
         argv[argv.index("--out") + 1] = str(shard_out / "trajectories.jsonl" if stage == "explore" else shard_out)
-        run_cli((explore if stage == "explore" else evaluate).main, argv)
+        run_cli({"evaluate": evaluate, "explore": explore, "rollout": rollout}[stage].main, argv)
         outputs.append(argv[argv.index("--out") + 1])
     return outputs
 
@@ -68,8 +67,8 @@ def _play(stage: str, args: list[str], shards: int, out: Path) -> list[str]:
 def test_gathered_results_do_not_depend_on_the_shard_count(tiny_run, tmp_path, monkeypatch, shards):
     """The tiny run gathered 1 shard of each stage; 2 and 3 shards give the same bytes (3 > the train tasks:
     a shard plays nothing)."""
-    from a3t.gather import main as gather
     from a3t.io import run_cli
+    from a3t.stages.gather import main as gather
 
     commands = _shard_commands(tiny_run)
     monkeypatch.chdir(tiny_run)  # the rules' paths are relative to the workflow's folder

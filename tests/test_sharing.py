@@ -103,20 +103,20 @@ def test_verify_names_the_stale_stages_and_what_differs(clone_b, tmp_path):
     assert "stale     train[round=1]: " in proc.stdout and "params.t.fail_weight: -1.0 -> -0.5" in proc.stdout
     assert "stale     train[round=2]: " in proc.stdout and "train[round=0]" not in proc.stdout  # round 0 is SFT
     assert "a run would make: " in proc.stdout and "train 2" in proc.stdout  # rounds 1 and 2, and what follows
-    filter_py = b / "src" / "a3t" / "filter.py"  # a tree made at another code version
+    filter_py = b / "src" / "a3t" / "stages" / "filter.py"  # a tree made at another code version
     text = filter_py.read_bytes()
     try:
         filter_py.write_bytes(text + b"\n# another version\n")
         proc = _verify(b, env, str(TINY))
     finally:
         filter_py.write_bytes(text)
-    assert proc.returncode == 1 and "stale     filter[round=1]: code a3t/filter.py (edited)" in proc.stdout, proc.stdout
+    assert proc.returncode == 1 and "stale     filter[round=1]: code a3t/stages/filter.py (edited)" in proc.stdout, proc.stdout
 
 
 def test_a_damaged_adapter_is_one_clear_error(tiny_run, tmp_path, capsys):
     """A truncated adapter_model.safetensors in a received tree: the stage that reads it says so in one line."""
+    from a3t.agents.modeling import load_agent
     from a3t.io import run_cli
-    from a3t.modeling import load_agent
 
     adapter = tmp_path / "adapter"
     shutil.copytree(tiny_run / "results" / "round1" / "adapter", adapter)

@@ -22,7 +22,7 @@ def smollm2_run(tmp_path_factory):
 def test_gguf_is_converted_once_and_loads_4bit(smollm2_run):
     import bitsandbytes as bnb
 
-    from a3t.modeling import load_base, load_tokenizer
+    from a3t.agents.modeling import load_base, load_tokenizer
 
     manifest = json.loads((smollm2_run / "base_model" / "manifest.json").read_text())
     assert manifest["stage"] == "convert_base" and manifest["counts"]["architecture"] == "llama"

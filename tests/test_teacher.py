@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from a3t.demos import play
+from a3t.agents.teacher import PLAN_PLACES, parse_goal, receptacles_in
 from a3t.envs.games import load_split
-from a3t.teacher import PLAN_PLACES, parse_goal, receptacles_in
+from a3t.stages.demos import play
 
 
 def test_parse_goal_all_templates():

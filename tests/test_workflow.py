@@ -14,8 +14,8 @@ import pytest
 import torch
 import yaml
 
-from a3t.gather import summarize
-from a3t.scripted_actre import scripted_reason
+from a3t.agents.scripted_actre import scripted_reason
+from a3t.stages.gather import summarize
 from a3t.trajectory import Trajectory, read_trajectories
 from tests.workflow import CODE_CASES, CONFIG_CASES, TINY, changed_config, planned, snakemake, workflow_copy
 
@@ -71,7 +71,7 @@ def test_exploration_with_the_scripted_actre(tiny_run, tmp_path):
     args += ["--rollouts", str(res / "round1" / "rollouts" / "train.jsonl"), "--games", str(res / "games/train/manifest.csv")]
     args += ["--out", str(tmp_path / "explore.jsonl"), "--samples", "2", "--p-sample", "0.5", "--step-limit", "12"]
     proc = subprocess.run(
-        [sys.executable, "-m", "a3t.explore", *args, "--actre", "scripted"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "a3t.stages.explore", *args, "--actre", "scripted"], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     pairs = 0
@@ -126,7 +126,7 @@ def test_code_change_reruns_the_rules_that_import_it(tiny_run, module, target, e
 
 
 def test_adapter_reloads_and_generates(tiny_run):
-    from a3t.modeling import load_agent
+    from a3t.agents.modeling import load_agent
 
     model, tok = load_agent(str(tiny_run / "results" / "base_model"), str(tiny_run / "results" / "round0" / "adapter"))
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
@@ -147,11 +147,11 @@ def test_adapter_reloads_and_generates(tiny_run):
 
 def test_batched_cached_play_equals_one_episode_at_a_time(tiny_run):
     """Greedy: every live episode in one generate with reused prefix caches == each episode alone, uncached."""
-    from a3t.agent import LLMPlayer
+    from a3t.agents.episodes import Job, run_episodes
+    from a3t.agents.llm import LLMPlayer
+    from a3t.agents.modeling import load_agent
     from a3t.envs.batch import BatchEnv
     from a3t.envs.games import load_split
-    from a3t.modeling import load_agent
-    from a3t.rollout import Job, run_episodes
 
     res = tiny_run / "results"
     model, tok = load_agent(str(res / "base_model"), str(res / "round0" / "adapter"), merge=True)
@@ -210,7 +210,7 @@ def test_missing_model_path_is_one_clear_error(tmp_path):
         )
         + "\n"
     )
-    proc = _cli("a3t.train", "--base", str(tmp_path / "no_model"), "--data", str(data), "--out", str(tmp_path / "adapter"))
+    proc = _cli("a3t.stages.train", "--base", str(tmp_path / "no_model"), "--data", str(data), "--out", str(tmp_path / "adapter"))
     assert proc.returncode == 2
     assert "model path" in proc.stderr and "not found" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "adapter").exists()
@@ -218,8 +218,8 @@ def test_missing_model_path_is_one_clear_error(tmp_path):
 
 def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
     """One optimizer step: a positive trajectory's log-likelihood rises, a negative one's falls."""
-    from a3t.modeling import add_lora, load_base, load_tokenizer
-    from a3t.train import TrajectoryData, collate, reward_weighted_loss, sequence_nll
+    from a3t.agents.modeling import add_lora, load_base, load_tokenizer
+    from a3t.stages.train import TrajectoryData, collate, reward_weighted_loss, sequence_nll
 
     base = str(tiny_run / "results" / "base_model")
     trajs = list(read_trajectories(tiny_run / "results" / "pretrain" / "trajectories.jsonl"))[:2]
@@ -252,7 +252,7 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
     res = tiny_run / "results"
     out = tmp_path / "summary.csv"
     rounds = [str(res / f"round{k}") for k in range(3)]
-    proc = _cli("a3t.report", "--rounds", *rounds, "--out", str(out), "--plots", str(tmp_path))
+    proc = _cli("a3t.stages.report", "--rounds", *rounds, "--out", str(out), "--plots", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out).set_index(["round", "task_type"])
     types = ["all", "pick_and_place_simple", "pick_heat_then_place_in_recep"]
@@ -340,7 +340,7 @@ def test_slurm_dry_run_of_the_paper_config(tmp_path):
 
 def test_report_draws_reference_lines_and_rejects_bad_ones(tiny_run, tmp_path, capsys):
     from a3t.io import run_cli
-    from a3t.report import main
+    from a3t.stages.report import main
 
     rounds = [str(tiny_run / "results" / f"round{k}") for k in range(3)]
     images = {}

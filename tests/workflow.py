@@ -61,7 +61,7 @@ EVERYTHING = {"games": 4, "pretrain_corpus": 1, "base_model": 1, "teacher_demos"
     "filter": 1,
     "dataset": 1,
 }
-# README's "Exact reruns": (config change, target, the jobs it reruns) on the tiny run's tree
+# docs/method.md, "Exact reruns": (config change, target, the jobs it reruns) on the tiny run's tree
 CONFIG_CASES = [
     (None, "results/round2/eval.json", {}),  # nothing changed: nothing runs
     (("eval", "batch_size", 3), "results/round0/eval.json", EVAL),
@@ -73,7 +73,7 @@ CONFIG_CASES = [
 ]
 # (edited a3t module, target, the jobs it reruns): the rules whose CLI imports it, and downstream
 CODE_CASES = [
-    ("filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
-    ("report.py", "results/summary.csv", {"report": 1}),
-    ("agent.py", "results/round1/eval.json", {**ROLLOUT, **EXPLORE, **ROUND1, "evaluate": 2, "gather_eval": 2}),
+    ("stages/filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
+    ("stages/report.py", "results/summary.csv", {"report": 1}),
+    ("agents/llm.py", "results/round1/eval.json", {**ROLLOUT, **EXPLORE, **ROUND1, "evaluate": 2, "gather_eval": 2}),
 ]

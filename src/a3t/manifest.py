@@ -10,7 +10,7 @@ from pathlib import Path
 from a3t.io import atomic_write_json, read_json
 
 MANIFEST = "manifest.json"
-PACKAGES = ("a3t", "torch", "transformers", "peft", "trl", "bitsandbytes", "textworld", "alfworld", "snakemake", "pandas")
+PACKAGES = ("a3t", "torch", "transformers", "peft", "bitsandbytes", "textworld", "alfworld", "snakemake", "pandas")
 
 
 @functools.cache

@@ -40,7 +40,7 @@ STALE_LOG = "A3T_STALE_LOG"
 
 @functools.cache
 def code_digests(module: str) -> dict[str, str]:
-    """SHA-256 of each source file ``module`` runs, by its path inside the package (``a3t/train.py``)."""
+    """SHA-256 of each source file ``module`` runs, by its path inside the package (``a3t/stages/train.py``)."""
     out = {}
     for path in map(Path, stage_sources(module)):
         out[path.relative_to(ROOT.parent).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -100,7 +100,7 @@ def _flatten(value, prefix: str) -> dict[str, object]:
 
 def differences(old: dict, new: dict) -> list[str]:
     """What differs between two signatures of a job, one line each: ``params.t.lr: 0.001 -> 0.002``,
-    ``code a3t/train.py (edited)``, ``the rule's shell command``."""
+    ``code a3t/stages/train.py (edited)``, ``the rule's shell command``."""
     lines = []
     before, after = _flatten(old.get("params", {}), "params"), _flatten(new.get("params", {}), "params")
     for key in sorted(before.keys() | after.keys()):

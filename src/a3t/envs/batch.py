@@ -9,10 +9,27 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import sys
 import traceback
 from collections import defaultdict
+from contextlib import contextmanager
 
 from a3t.envs.env import GameEnv, StepResult
+
+
+@contextmanager
+def _main_not_rerun():
+    """A spawned child first re-runs the parent's ``__main__`` module: for a stage, its imports of torch,
+    transformers and peft, ~10 s per worker before its first step, none of which a worker uses. The
+    child is told of no main module while it is started; it imports only what ``_serve`` needs."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
+    main.__spec__ = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
 
 
 def _serve(conn, step_limit: int) -> None:
@@ -51,7 +68,8 @@ class BatchEnv:
         for _ in range(workers):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_serve, args=(child, step_limit), daemon=True)
-            proc.start()
+            with _main_not_rerun():
+                proc.start()
             child.close()
             self._conns.append(parent)
             self._procs.append(proc)

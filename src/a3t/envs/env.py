@@ -10,7 +10,7 @@ from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
 from textworld.envs.pddl import PddlEnv
 
 from a3t.envs import memo
-from a3t.envs.games import load_game_file
+from a3t.envs.gamefile import load_game_file
 from a3t.envs.grammar import NOTHING_HAPPENS, THINK_PREFIX, THINK_REPLY, grammar_variants, is_thought, resolve_command
 
 __all__ = ["NOTHING_HAPPENS", "THINK_PREFIX", "THINK_REPLY", "grammar_variants", "is_thought", "resolve_command"]

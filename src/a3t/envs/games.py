@@ -12,6 +12,7 @@ from pathlib import Path
 import alfworld.gen.goal_library as G
 
 from a3t.envs import TASK_TYPES
+from a3t.envs.gamefile import load_game_file
 from a3t.io import A3TError
 
 MANIFEST_FIELDS = ["task_id", "task_type", "goal", "floorplan", "room", "game_file", "walkthrough_steps"]
@@ -35,24 +36,9 @@ class Game:
         data = self.data()
         if data.get("walkthrough"):
             return list(data["walkthrough"])
-        from a3t.envs.env import planner_walkthrough
+        from a3t.envs.env import planner_walkthrough  # TextWorld's planner, loaded only for files without one
 
         return planner_walkthrough(self.game_file)
-
-
-def load_game_file(path: str | Path) -> dict:
-    """Read and check a ``game.tw-pddl`` file; a corrupt one raises naming its path."""
-    path = Path(path)
-    if not path.is_file():
-        raise A3TError(f"{path}: game file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise A3TError(f"{path}: corrupt game file, not JSON ({err})") from err
-    missing = [k for k in ("pddl_domain", "grammar", "pddl_problem") if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise A3TError(f"{path}: corrupt game file, missing {missing}")
-    return data
 
 
 def load_split(manifest: str | Path) -> list[Game]:

@@ -10,8 +10,8 @@ from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_t
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
+from a3t.agents.prompts import CHAT_TEMPLATE
 from a3t.io import A3TError
-from a3t.prompts import CHAT_TEMPLATE
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -64,7 +64,9 @@ def load_base(
     device ``on`` (default: CUDA where there is one, else the CPU)."""
     _check_local(base)
     if quantize and gguf_file:
-        raise A3TError(f"{base}/{gguf_file}: a GGUF checkpoint cannot be loaded 4-bit; convert it first (python -m a3t.convert)")
+        raise A3TError(
+            f"{base}/{gguf_file}: a GGUF checkpoint cannot be loaded 4-bit; convert it first (python -m a3t.stages.convert_base)"
+        )
     qconfig = None
     if quantize:
         qconfig = BitsAndBytesConfig(

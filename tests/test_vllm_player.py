@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import types
 from types import SimpleNamespace
@@ -11,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from a3t.agent import LLMPlayer, add_agent_args, agent_from_args
+from a3t.agents.llm import LLMPlayer
+from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.io import A3TError
 from a3t.trajectory import Step, Trajectory
 from tests.workflow import TINY, snakemake
@@ -87,5 +89,5 @@ def test_the_workflow_passes_the_backend_to_every_generating_rule(tiny_run, tmp_
     proc = snakemake(tiny_run, "-n", "-p", "results/round1/eval.json", "--configfile", str(tmp_path / "vllm.yaml"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    lines = [line for line in out.splitlines() if "-m a3t.evaluate" in line or "-m a3t.explore" in line]
+    lines = [line for line in out.splitlines() if re.search(r"-m a3t\.stages\.(evaluate|rollout|explore) ", line)]
     assert len(lines) == 4 and all("--backend vllm" in line for line in lines)  # 2 evaluations, rollout, exploration

@@ -1,6 +1,6 @@
 """Optional vLLM backend for the agent's generation (`pip install -e ".[vllm]"`, GPUs): the same player as
-:class:`a3t.agent.LLMPlayer` (prompts, parsing, seeding), with vLLM's continuous batching and paged KV
-cache in place of ``generate`` + :class:`~a3t.agent.PrefixCache`, the base loaded 4-bit through
+:class:`a3t.agents.llm.LLMPlayer` (prompts, parsing, seeding), with vLLM's continuous batching and paged KV
+cache in place of ``generate`` + :class:`~a3t.agents.llm.PrefixCache`, the base loaded 4-bit through
 bitsandbytes (the NF4 weights the adapter was trained on) and the round's LoRA adapter served per
 request (``LoRARequest``)."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from a3t.agent import LLMPlayer
+from a3t.agents.llm import LLMPlayer
 from a3t.io import A3TError
 
 

@@ -1,6 +1,6 @@
 """Stage ``report``: the rounds in one table (per round and task type) and three plots.
 
-    python -m a3t.report --rounds results/round0 results/round1 --out results/summary.csv --plots results/plots
+    python -m a3t.stages.report --rounds results/round0 results/round1 --out results/summary.csv --plots results/plots
 
 Every number is counted from the trajectories each round wrote (evaluation, rollouts, exploration,
 dataset) and the accumulated-solved lists of its eval.json. Rows: one per round and task type, plus
@@ -169,7 +169,7 @@ def parse_reference(items: list[str]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.report", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", required=True, nargs="+", type=Path, help="round directories, in order")
     p.add_argument("--out", required=True, type=Path, help="summary.csv (summary.md is written beside it)")
     p.add_argument("--plots", type=Path, help="folder for success.png, dataset.png, exploration.png")

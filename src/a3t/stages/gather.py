@@ -1,8 +1,8 @@
 """Shards: a stage's tasks split across jobs, and rules ``gather_*``, which join what the jobs wrote.
 
-    python -m a3t.gather episodes --shards results/round1/shards/eval/1of2 results/round1/shards/eval/2of2 \
+    python -m a3t.stages.gather episodes --shards results/round1/shards/eval/1of2 results/round1/shards/eval/2of2 \
         --out results/round1/eval --summary results/round1/eval.json --previous results/round0/eval.json --round 1
-    python -m a3t.gather explore --shards results/round1/shards/explore/*/trajectories.jsonl \
+    python -m a3t.stages.gather explore --shards results/round1/shards/explore/*/trajectories.jsonl \
         --out results/round1/explore/trajectories.jsonl
 
 Shard ``i`` of ``n`` (``"{i}of{n}"``, 1-based) takes every n-th task, by sorted task id, from the i-th on.
@@ -132,7 +132,7 @@ def gather_explore(shards: list[Path], out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.gather", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.gather", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="kind", required=True)
     episodes = sub.add_parser("episodes", help="evaluation or rollout shards: <split>.jsonl each, and eval.json")
     episodes.add_argument("--shards", required=True, nargs="+", type=Path, help="the shards' folders")

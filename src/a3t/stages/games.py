@@ -1,7 +1,7 @@
 """Stage ``games``: write one split of ALFWorld games, generated offline or indexed from real data.
 
-    python -m a3t.games --split train --out results/games/train --seed 0 --per-type 10
-    python -m a3t.games --split valid_unseen --out results/games/valid_unseen --data-dir $ALFWORLD_DATA
+    python -m a3t.stages.games --split train --out results/games/train --seed 0 --per-type 10
+    python -m a3t.stages.games --split valid_unseen --out results/games/valid_unseen --data-dir $ALFWORLD_DATA
 
 Output: ``<out>/<task_id>/game.tw-pddl`` + ``task.json`` (generated games), ``<out>/manifest.csv``
 (one row per game, the interface every later stage reads) and ``<out>/manifest.json`` (provenance).
@@ -192,7 +192,7 @@ def parse_sizes(text: str, task_types: list[str]) -> dict[str, int] | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.games", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.games", description=__doc__.splitlines()[0])
     p.add_argument("--split", required=True)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--task-types", default=",".join(TASK_TYPES), help="comma-separated task types")

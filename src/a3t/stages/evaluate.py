@@ -1,13 +1,14 @@
 """Stage ``evaluate``: the agent (base + adapter) plays every game of each split once (single trial).
 
-    python -m a3t.evaluate --base results/base_model --adapter results/round0/adapter \
+    python -m a3t.stages.evaluate --base results/base_model --adapter results/round0/adapter \
         --games valid_unseen=results/games/valid_unseen/manifest.csv --out results/round0/eval
 
 Writes ``<out>/<split>.jsonl`` (trajectories) and ``<out>/eval.json``: success overall and per task
-type, counts and mean steps, computed from those trajectories (:func:`a3t.gather.summarize`). With
+type, counts and mean steps, computed from those trajectories (:func:`a3t.stages.gather.summarize`). With
 ``--previous`` (the round before's eval.json) it adds the paper's accumulated success: a task counts
-as solved if any agent of rounds 0..k solved it. The rollout stage runs this module on ``train``.
-``--shard IofN`` plays one shard of each split's games (a3t.gather; the workflow gathers them).
+as solved if any agent of rounds 0..k solved it. Stage ``rollout`` (a3t.stages.rollout) plays the
+training games the same way. ``--shard IofN`` plays one shard of each split's games (a3t.stages.gather;
+the workflow gathers them).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from a3t.agent import add_agent_args, agent_from_args
+from a3t.agents.episodes import Job, run_episodes
+from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
-from a3t.gather import evaluation, shard_of
 from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json, run_cli
 from a3t.manifest import write_manifest
-from a3t.rollout import Job, run_episodes
+from a3t.stages.gather import evaluation, shard_of
 from a3t.trajectory import write_trajectories
 
 
@@ -40,14 +41,18 @@ def parse_games(items: list[str]) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.evaluate", description=__doc__.splitlines()[0])
+    play(argv, "eval", "python -m a3t.stages.evaluate", __doc__)
+
+
+def play(argv: list[str] | None, origin: str, prog: str, doc: str) -> None:
+    """Play each game of the ``--games`` splits once with the agent; ``origin`` is recorded in the trajectories."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     add_agent_args(p, adapter_help="LoRA adapter directory (none: the base alone)")
     p.add_argument("--games", required=True, nargs="+", help="SPLIT=path/to/manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="directory for the trajectories, eval.json and manifest")
     p.add_argument("--summary", type=Path, help="also write eval.json here")
     p.add_argument("--round", type=int, default=0)
     p.add_argument("--previous", type=Path, help="the previous round's eval.json (for the accumulated success)")
-    p.add_argument("--origin", default="eval", choices=("eval", "rollout"), help="recorded in the trajectories")
     p.add_argument("--shard", default="1of1", help="IofN: play the I-th of N shards of each split (by sorted task id)")
     args = p.parse_args(argv)
     if args.step_limit < 1:
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
         jobs = [(name, Job(g)) for name, games in splits.items() for g in games]  # one batch over all splits
         trajs = run_episodes(
-            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin=args.origin, round=args.round, desc=args.origin
+            [j for _, j in jobs], player, env, args.batch_size, args.seed, origin=origin, round=args.round, desc=origin
         )
         by_split = {name: [t for (split, _), t in zip(jobs, trajs, strict=True) if split == name] for name in splits}
         for name, mine in by_split.items():
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         write_manifest(
             tmp,
-            "evaluate",
+            "evaluate" if origin == "eval" else origin,
             config,
             inputs=list(parse_games(args.games).values()),
             **{name: r["success"] for name, r in result["splits"].items()},

@@ -1,6 +1,6 @@
 """Stage ``base_model``: build the embedded default's base model from the pipeline's own text.
 
-    python -m a3t.base_model --corpus results/pretrain/trajectories.jsonl --out results/base_model
+    python -m a3t.stages.base_model --corpus results/pretrain/trajectories.jsonl --out results/base_model
 
 A byte-level BPE tokenizer trained with ``tokenizers`` on the corpus (chat template with generation
 markers), a small ``MistralConfig`` causal LM, pre-trained on the corpus with the transformers
@@ -20,9 +20,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast, Trainer, TrainingArguments
 
+from a3t.agents.prompts import CHAT_TEMPLATE, SPECIAL_TOKENS, trajectory_messages
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
-from a3t.prompts import CHAT_TEMPLATE, SPECIAL_TOKENS, trajectory_messages
 from a3t.trajectory import Trajectory, read_trajectories
 
 
@@ -91,7 +91,7 @@ def build_model(tokenizer, hidden: int, layers: int, heads: int, kv_heads: int, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.base_model", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.base_model", description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, type=Path, help="trajectories JSONL to pre-train on")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--vocab-size", type=int, default=2048)

@@ -1,6 +1,6 @@
 """Stage ``explore``: ActRe-annotated exploration of the training tasks the agent failed.
 
-    python -m a3t.explore --base results/base_model --adapter results/round0/adapter \
+    python -m a3t.stages.explore --base results/base_model --adapter results/round0/adapter \
         --rollouts results/round1/rollouts/train.jsonl --games results/games/train/manifest.csv \
         --out results/round1/explore/trajectories.jsonl --samples 8 --p-sample 0.3
 
@@ -13,7 +13,7 @@ sampled action gets its reason from ActRe and enters the trajectory as the ReAct
 <reason>`` / ``OK.``, then the action: the composed trajectory is in the agent's own format. ActRe
 is the scripted teacher (``--actre scripted``), the prompted one (``endpoint``), or the agent's own
 model (``self``), which then shares the agent's batched ``generate`` of each step. ``--shard IofN``
-explores one shard of the failed tasks (a3t.gather; the workflow gathers them).
+explores one shard of the failed tasks (a3t.stages.gather; the workflow gathers them).
 """
 
 from __future__ import annotations
@@ -26,19 +26,20 @@ from pathlib import Path
 
 import torch
 
-from a3t.actre import actre_prompt, parse_reason
-from a3t.agent import LLMPlayer, add_agent_args, agent_from_args
-from a3t.endpoint import add_endpoint_args, endpoint_from_args
+from a3t.agents.actre import actre_prompt, parse_reason
+from a3t.agents.endpoint import add_endpoint_args, endpoint_from_args
+from a3t.agents.episodes import Job, run_episodes
+from a3t.agents.llm import LLMPlayer
+from a3t.agents.player_args import add_agent_args, agent_from_args
+from a3t.agents.prompted import EndpointActRe, game_grammar
+from a3t.agents.prompts import parse_action
+from a3t.agents.scripted_actre import ScriptedActRe
 from a3t.envs.batch import BatchEnv
 from a3t.envs.env import NOTHING_HAPPENS
 from a3t.envs.games import load_split
-from a3t.gather import exploration_counts, shard_of
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
-from a3t.prompted import EndpointActRe, game_grammar
-from a3t.prompts import parse_action
-from a3t.rollout import Job, run_episodes
-from a3t.scripted_actre import ScriptedActRe
+from a3t.stages.gather import exploration_counts, shard_of
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 FORCE_AFTER = 3  # invalid actions of its own in a row before a sample is forced
@@ -141,7 +142,7 @@ def failed_tasks(rollouts: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.explore", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.explore", description=__doc__.splitlines()[0])
     add_agent_args(p, adapter_help="the round-(k-1) agent's adapter (ActRe too, when it is the agent)")
     p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
     p.add_argument("--games", required=True, type=Path, help="the training split's manifest.csv")

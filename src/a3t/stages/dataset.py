@@ -1,6 +1,6 @@
 """Stage ``dataset``: the contrastive dataset of round k, all kept trajectories of rounds 0..k.
 
-    python -m a3t.dataset --add results/round1/filtered/trajectories.jsonl \
+    python -m a3t.stages.dataset --add results/round1/filtered/trajectories.jsonl \
         --previous results/round0/dataset/trajectories.jsonl --out results/round1/dataset/trajectories.jsonl
 
 Accumulates (previous dataset first, then the round's kept trajectories), removes duplicates (same
@@ -31,7 +31,7 @@ def accumulate(*parts: list[Trajectory]) -> list[Trajectory]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.dataset", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.dataset", description=__doc__.splitlines()[0])
     p.add_argument("--add", required=True, type=Path, nargs="+", help="this round's kept trajectories")
     p.add_argument("--previous", type=Path, help="the previous round's dataset")
     p.add_argument("--out", required=True, type=Path)

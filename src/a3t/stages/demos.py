@@ -1,10 +1,10 @@
 """Stage ``demos``: scripted players on a split of games -> trajectories JSONL.
 
-    python -m a3t.demos --games results/games/train/manifest.csv --players teacher --astray 0.2 \
+    python -m a3t.stages.demos --games results/games/train/manifest.csv --players teacher --astray 0.2 \
         --keep won --out results/round0/teacher/trajectories.jsonl
 
-Players: ``teacher`` (ReAct teacher that searches, see :mod:`a3t.teacher`), ``prompted`` (the paper's
-teacher: an LLM behind an OpenAI-compatible endpoint, prompted 1-shot, see :mod:`a3t.prompted`), ``walkthrough`` (the
+Players: ``teacher`` (ReAct teacher that searches, see :mod:`a3t.agents.teacher`), ``prompted`` (the paper's
+teacher: an LLM behind an OpenAI-compatible endpoint, prompted 1-shot, see :mod:`a3t.agents.prompted`), ``walkthrough`` (the
 game's expert plan, no thoughts) and ``random`` (random admissible actions). Used for the round-0
 demonstrations (teacher, failures dropped) and for the base model's pretraining corpus.
 """
@@ -16,14 +16,14 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from a3t.endpoint import Endpoint, add_endpoint_args, endpoint_from_args
+from a3t.agents.endpoint import Endpoint, add_endpoint_args, endpoint_from_args
+from a3t.agents.episodes import Job, ScriptPlayer, run_episodes
+from a3t.agents.prompted import PromptedTeacher
+from a3t.agents.teacher import teacher
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import Game, load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
-from a3t.prompted import PromptedTeacher
-from a3t.rollout import Job, ScriptPlayer, run_episodes
-from a3t.teacher import teacher
 from a3t.trajectory import Trajectory, write_trajectories
 
 PLAYERS = ("teacher", "prompted", "walkthrough", "random")
@@ -89,7 +89,7 @@ def play(
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.demos", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.demos", description=__doc__.splitlines()[0])
     p.add_argument("--games", required=True, type=Path, help="a split's manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="trajectories JSONL")
     p.add_argument("--players", default="teacher", help=f"comma-separated, from {PLAYERS}")

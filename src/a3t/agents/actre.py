@@ -11,7 +11,7 @@ loss on the reason tokens only (:func:`encode_actre`).
 
 from __future__ import annotations
 
-from a3t.prompts import fit_messages
+from a3t.agents.prompts import fit_messages
 from a3t.trajectory import Step, Trajectory
 
 ACT, REASON = "act: ", "reason:"

@@ -1,6 +1,6 @@
 """Stage ``filter``: keep what the round's trajectories can teach.
 
-    python -m a3t.filter --rollouts results/round1/rollouts/train.jsonl \
+    python -m a3t.stages.filter --rollouts results/round1/rollouts/train.jsonl \
         --explore results/round1/explore/trajectories.jsonl --previous results/round0/dataset/trajectories.jsonl \
         --out results/round1/filtered/trajectories.jsonl
 
@@ -42,7 +42,7 @@ def _by_type(trajs: list[Trajectory], won: bool) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m a3t.filter", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m a3t.stages.filter", description=__doc__.splitlines()[0])
     p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
     p.add_argument("--explore", required=True, type=Path, help="composed trajectories from exploration")
     p.add_argument("--previous", type=Path, help="the accumulated dataset so far (its successes count as solved)")

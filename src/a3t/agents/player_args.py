@@ -1,0 +1,46 @@
+"""The agent's command-line flags, shared by the stages that play with it (evaluate, rollout, explore),
+and the batched player they describe: transformers (:class:`~a3t.agents.llm.LLMPlayer`) or vLLM."""
+
+from __future__ import annotations
+
+import argparse
+
+from a3t.agents.llm import LLMPlayer
+from a3t.agents.modeling import check_adapter, load_agent, load_tokenizer
+from a3t.io import A3TError
+
+
+def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
+    """The CLI arguments of the stages that play episodes with the agent (evaluate/rollout, explore)."""
+    p.add_argument("--base", required=True)
+    p.add_argument("--gguf-file", default="")
+    p.add_argument("--adapter", default="", help=adapter_help)
+    p.add_argument("--step-limit", type=int, default=50)
+    p.add_argument("--max-len", type=int, default=1536)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=16, help="episodes generated together")
+    p.add_argument("--workers", type=int, default=2, help="environment worker processes")
+    p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
+    p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
+    p.add_argument("--actions", choices=("free", "admissible"), default="free",
+                   help="decode the agent's actions as free text (ReAct) or among the admissible commands")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+
+
+def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:
+    """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
+    quantize = not args.no_quantize
+    if args.backend == "vllm":
+        if args.actions != "free":
+            raise A3TError("--actions admissible needs the hf backend (vLLM would need guided decoding)")
+        from a3t.agents.vllm_player import VLLMPlayer  # the optional extra, imported only when asked for
+
+        adapter = args.adapter or None
+        check_adapter(adapter)
+        gen = (args.max_len, args.max_new_tokens, temperature, args.seed)
+        return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
+    model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
+    return LLMPlayer(model, tok, args.max_len, args.max_new_tokens, temperature, args.seed, actions=args.actions)
