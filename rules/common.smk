@@ -34,22 +34,35 @@ def games_manifest(split):
     return f"results/games/{split}/manifest.csv"
 
 
+def eval_splits():
+    """The splits each round is evaluated on: eval.splits, then alfworld_<split> for eval.alfworld_splits."""
+    return list(config["eval"]["splits"]) + [f"alfworld_{s}" for s in config["eval"]["alfworld_splits"]]
+
+
 def per_type(split):
     """games.sizes[split] as the games CLI's --per-type: a number, a JSON object by type, or all."""
     size = config["games"]["sizes"][split]
     return json.dumps(size, sort_keys=True) if isinstance(size, dict) else str(size)
 
 
+def dagger_model(iteration):
+    """The embedded base after DAgger iteration ``iteration`` (0: as pre-trained)."""
+    return "results/base_model" if int(iteration) == 0 else f"results/dagger/iter{iteration}/model"
+
+
 def base_model():
-    """The base model the agent is built on: one this workflow builds or converts from GGUF, or a configured one."""
+    """The base model the agent is built on: one this workflow builds (after dagger.iterations of DAgger) or
+    converts from GGUF, or a configured one."""
     m = config["model"]
-    return "results/base_model" if m["base"] == "build" or m["gguf_file"] else m["base"]
+    if m["base"] == "build":
+        return dagger_model(config["dagger"]["iterations"])
+    return "results/base_model" if m["gguf_file"] else m["base"]
 
 
 def base_model_input(wildcards=None):
     """Input files for rules that load the base model (none for a hub id)."""
     base = base_model()
-    return [base] if base == "results/base_model" or os.path.exists(base) else []
+    return [base] if base.startswith("results/") or os.path.exists(base) else []
 
 
 def gguf_input():
@@ -65,10 +78,11 @@ def model_args():
     return args
 
 
-def agent_args():
-    """model_args() for the stages that only generate (rollout, explore, evaluate)."""
+def agent_args(base=None):
+    """model_args() for the stages that only generate (rollout, explore, evaluate; dagger's play, on ``base``)."""
     m = config["model"]
-    return model_args() + (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
+    args = model_args() if base is None else model_args().replace(f"--base {base_model()} ", f"--base {base} ", 1)
+    return args + (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
 
 
 def _previous(wildcards, template):

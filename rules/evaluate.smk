@@ -3,13 +3,13 @@ rule evaluate:
     input:
         adapter="results/round{round}/adapter",
         base=base_model_input,
-        games=[games_manifest(s) for s in config["eval"]["splits"]],
+        games=[games_manifest(s) for s in eval_splits()],
         signature=signature("evaluate"),
     output:
         directory("results/round{round}/shards/eval/{shard}"),
     params:
         model=agent_args(),
-        games=" ".join(f"{s}={games_manifest(s)}" for s in config["eval"]["splits"]),
+        games=" ".join(f"{s}={games_manifest(s)}" for s in eval_splits()),
         e=config["eval"],
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],

@@ -4,6 +4,8 @@ rule games:
         signature=signature("games"),
     output:
         "results/games/{split}/manifest.csv",
+    wildcard_constraints:
+        split="|".join(config["games"]["sizes"]),
     params:
         games=lambda w: {k: v for k, v in config["games"].items() if k != "sizes"},
         size=lambda w: config["games"]["sizes"][w.split],
@@ -26,3 +28,26 @@ rule games:
     shell:
         "{PY} a3t.stages.games --split {wildcards.split} --out results/games/{wildcards.split} "
         "--task-types {params.types} {params.source} --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+
+
+rule games_alfworld:
+    """A split of real ALFWorld games (json_2.1.1), every game of games.task_types, evaluated beside the others
+    (eval.alfworld_splits)."""
+    input:
+        signature=signature("games_alfworld"),
+    output:
+        "results/games/alfworld_{split}/manifest.csv",
+    params:
+        data_dir=config["eval"]["alfworld_data_dir"],
+        types=",".join(config["games"]["task_types"]),
+    log:
+        "results/logs/games/alfworld_{split}.log",
+    benchmark:
+        "results/benchmarks/games/alfworld_{split}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    shell:
+        "{PY} a3t.stages.games --split {wildcards.split} --out results/games/alfworld_{wildcards.split} "
+        "--task-types {params.types} --data-dir '{params.data_dir}' --per-type all > {log} 2>&1 "
+        "&& {PY} a3t.signatures {input.signature}"

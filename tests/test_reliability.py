@@ -1,5 +1,5 @@
-"""Exact reruns: two clean runs give the same bytes, a run killed mid-training resumes to the same
-result, and every bad input gets one clear message, a non-zero exit and no output."""
+"""Exact reruns: a second clean run, killed mid-training and resumed, gives the first one's bytes; every
+bad input gets one clear message, a non-zero exit and no output."""
 
 from __future__ import annotations
 
@@ -27,30 +27,21 @@ def _result_files(results: Path, parts: tuple[str, ...]) -> dict[str, bytes]:
     return out
 
 
-ROUNDS_0_1 = ("games", "pretrain", "base_model", "round0", "round1")
+ROUND_0 = ("games", "pretrain", "base_model", "round0")
 
 
-def test_two_clean_runs_are_byte_identical(tiny_run, tmp_path):
+def test_a_clean_run_killed_while_training_resumes_to_the_same_bytes(tiny_run, tmp_path):
+    """A second clean run to round 0, killed (kill -9, the whole pipeline) while round 0 trains, unlocked
+    and run again: Snakemake reruns that job, and every file of round 0 is byte-identical to the tiny
+    run's (two clean runs give the same bytes, and a crash costs nothing but the job it interrupted). Later
+    rounds: tests/test_sharing.py makes round 2 again in another clone, to the same bytes."""
     wd = workflow_copy(tmp_path)
-    proc = snakemake(wd, "results/round1/eval.json", "--configfile", str(TINY))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    first, second = _result_files(tiny_run / "results", ROUNDS_0_1), _result_files(wd / "results", ROUNDS_0_1)
-    assert len(first) >= 15 and any(k.endswith(".safetensors") for k in first)  # every stage of rounds 0..1
-    assert sorted(first) == sorted(second)
-    assert [k for k in first if first[k] != second[k]] == []
-
-
-def test_killed_training_resumes_to_the_same_result(tiny_run, tmp_path):
-    """kill -9 the whole pipeline while round 0 trains; the next run reruns that job and gets the same bytes."""
-    wd = workflow_copy(tmp_path)
-    for part in ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset", "signatures"):  # upstream, mtimes kept
-        shutil.copytree(tiny_run / "results" / part, wd / "results" / part)
     target = ("results/round0/eval.json", "--configfile", str(TINY))
     proc = subprocess.Popen(
         snakemake_cmd(*target), cwd=wd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     round0 = wd / "results" / "round0"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while not list(round0.glob(".adapter.*.tmp")):  # the trainer is writing its output
         assert proc.poll() is None and time.monotonic() < deadline, "training never started"
         time.sleep(0.02)
@@ -63,9 +54,10 @@ def test_killed_training_resumes_to_the_same_result(tiny_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Missing output files: results/round0/adapter" in proc.stdout + proc.stderr
     assert not list(round0.glob(".*.tmp"))  # the killed job's temporaries are gone
-    parts = ("round0/adapter", "round0/eval")
-    assert _result_files(wd / "results", parts) == _result_files(tiny_run / "results", parts)
-    assert (wd / "results" / "round0" / "eval.json").read_bytes() == (tiny_run / "results" / "round0" / "eval.json").read_bytes()
+    first, second = _result_files(tiny_run / "results", ROUND_0), _result_files(wd / "results", ROUND_0)
+    assert len(first) >= 6 and any(k.endswith(".safetensors") for k in first)  # every stage of round 0
+    assert sorted(first) == sorted(second)
+    assert [k for k in first if first[k] != second[k]] == []
 
 
 # ---- bad input: one line naming the problem, exit status 2, no traceback, no output -------------------

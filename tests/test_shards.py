@@ -63,10 +63,10 @@ def _play(stage: str, args: list[str], shards: int, out: Path) -> list[str]:
     return outputs
 
 
-@pytest.mark.parametrize("shards", [2, 3])
+@pytest.mark.parametrize("shards", [3])  # one of them plays nothing
 def test_gathered_results_do_not_depend_on_the_shard_count(tiny_run, tmp_path, monkeypatch, shards):
-    """The tiny run gathered 1 shard of each stage; 2 and 3 shards give the same bytes (3 > the train tasks:
-    a shard plays nothing)."""
+    """The tiny run gathered 1 shard of each stage; 3 shards give the same bytes (3 > the train tasks: a
+    shard plays nothing)."""
     from a3t.io import run_cli
     from a3t.stages.gather import main as gather
 

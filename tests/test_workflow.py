@@ -16,6 +16,7 @@ import yaml
 
 from a3t.agents.scripted_actre import scripted_reason
 from a3t.stages.gather import summarize
+from a3t.stats import mcnemar_exact_p
 from a3t.trajectory import Trajectory, read_trajectories
 from tests.workflow import CODE_CASES, CONFIG_CASES, TINY, changed_config, planned, snakemake, workflow_copy
 
@@ -263,15 +264,30 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
         assert table.loc[(k, kind), column] == pytest.approx(value), (k, kind, column)
         checked.add(column)
 
+    def won(k: int, split: str) -> dict[str, bool]:
+        return {t.task_id: t.won for t in read_trajectories(res / f"round{k}" / "eval" / f"{split}.jsonl")}
+
     for k in range(3):
         d = res / f"round{k}"
         for split, e in json.loads((d / "eval.json").read_text())["splits"].items():
             same(k, "all", f"{split}_success", e["success"])
             same(k, "all", f"{split}_accumulated", e["accumulated"]["success"])
+            same(k, "all", f"{split}_ci95_low", e["ci95"][0])
+            same(k, "all", f"{split}_ci95_high", e["ci95"][1])
             for kind, s in e["per_type"].items():
                 same(k, kind, f"{split}_success", s["success"])
+                same(k, kind, f"{split}_ci95_high", s["ci95"][1])
                 solved = [t for t in e["accumulated"]["solved"] if t.startswith(kind)]
                 same(k, kind, f"{split}_accumulated", len(solved) / s["n"])
+            now, first = won(k, split), won(0, split)
+            gained = sum(now[t] and not first[t] for t in now)
+            lost = sum(first[t] and not now[t] for t in now)
+            columns = [f"{split}_gained", f"{split}_lost", f"{split}_mcnemar_p"]
+            if k == 0:
+                assert table.loc[(0, "all")][columns].isna().all()
+            else:
+                for column, value in zip(columns, (gained, lost, mcnemar_exact_p(gained, lost)), strict=True):
+                    same(k, "all", column, value)
         c = json.loads((d / "dataset" / "manifest.json").read_text())["counts"]
         same(k, "all", "dataset_positives", c["positives"])
         same(k, "all", "dataset_negatives", c["negatives"])

@@ -92,7 +92,9 @@ def index_alfworld(data_dir: Path, split: str, task_types: list[str]) -> tuple[l
     """
     root = data_dir / split if (data_dir / split).is_dir() else data_dir / "json_2.1.1" / split
     if not data_dir.is_dir():
-        raise A3TError(f"{data_dir}: ALFWorld data directory not found (set games.data_dir or $ALFWORLD_DATA)")
+        raise A3TError(
+            f"{data_dir}: ALFWorld data directory not found (set games.data_dir or eval.alfworld_data_dir, or $ALFWORLD_DATA)"
+        )
     if not root.is_dir():
         raise A3TError(f"{data_dir}: no {split}/ (or json_2.1.1/{split}/) inside")
     rows, skipped = [], Counter()

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json, run_cli
 from a3t.manifest import MANIFEST, write_manifest
+from a3t.stats import wilson_interval
 from a3t.trajectory import Trajectory, read_trajectories, write_trajectories
 
 T = TypeVar("T")
@@ -49,6 +50,7 @@ def _stats(trajs: list[Trajectory]) -> dict:
         "n": len(trajs),
         "won": won,
         "success": round(won / len(trajs), 4) if trajs else 0.0,
+        "ci95": list(wilson_interval(won, len(trajs))),
         "mean_steps": round(sum(len(t.steps) for t in trajs) / len(trajs), 2) if trajs else 0.0,
     }
 

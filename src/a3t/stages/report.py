@@ -4,7 +4,10 @@
 
 Every number is counted from the trajectories each round wrote (evaluation, rollouts, exploration,
 dataset) and the accumulated-solved lists of its eval.json. Rows: one per round and task type, plus
-``all``. Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
+``all``. Each evaluation split has its success's Wilson 95% interval and, from round 1 on, the
+comparison with the first round on the same games: the games only round k won (``gained``), those only
+the first round won (``lost``) and McNemar's exact p-value.
+Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
 ``success.png`` (success by round per task type, single trial and accumulated), ``dataset.png``
 (dataset growth) and ``exploration.png`` (exploration yield).
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from a3t.io import A3TError, atomic_write_text, read_json, run_cli
+from a3t.stats import mcnemar_exact_p, wilson_interval
 from a3t.trajectory import Trajectory, read_trajectories
 
 ALL = "all"
@@ -35,16 +39,38 @@ def _read(path: Path) -> list[Trajectory]:
     return list(read_trajectories(path)) if path.is_file() else []
 
 
-def round_rows(d: Path) -> list[dict]:
-    """The rows of one round directory (``results/round<k>``); stages a round lacks are left empty."""
+def _won(trajs: list[Trajectory]) -> dict[str, bool]:
+    return {t.task_id: t.won for t in trajs}
+
+
+def round_rows(d: Path, first: Path | None = None) -> list[dict]:
+    """The rows of one round directory (``results/round<k>``); stages a round lacks are left empty.
+    With ``first`` (the first round's directory), each split is compared with it on the same games."""
     k = int(d.name.removeprefix("round"))
     rows: dict[str, dict] = defaultdict(lambda: {"round": k})
     summary = read_json(d / "eval.json")["splits"]
     for split, s in summary.items():
         solved = set(s["accumulated"]["solved"])
+        before = _by_type(_read(first / "eval" / f"{split}.jsonl")) if first else {}
         for kind, trajs in _by_type(_read(d / "eval" / f"{split}.jsonl")).items():
-            rows[kind][f"{split}_success"] = round(sum(t.won for t in trajs) / len(trajs), 4)
-            rows[kind][f"{split}_accumulated"] = round(len({t.task_id for t in trajs} & solved) / len(trajs), 4)
+            won = sum(t.won for t in trajs)
+            low, high = wilson_interval(won, len(trajs))
+            rows[kind].update({
+                f"{split}_success": round(won / len(trajs), 4),
+                f"{split}_ci95_low": low,
+                f"{split}_ci95_high": high,
+                f"{split}_accumulated": round(len({t.task_id for t in trajs} & solved) / len(trajs), 4),
+            })  # fmt: skip
+            if kind in before:
+                now, then = _won(trajs), _won(before[kind])
+                same = now.keys() & then.keys()
+                gained = sum(now[g] and not then[g] for g in same)
+                lost = sum(then[g] and not now[g] for g in same)
+                rows[kind].update({
+                    f"{split}_gained": gained,
+                    f"{split}_lost": lost,
+                    f"{split}_mcnemar_p": mcnemar_exact_p(gained, lost),
+                })  # fmt: skip
     for kind, trajs in _by_type(_read(d / "rollouts" / "train.jsonl")).items():
         rows[kind]["train_success"] = round(sum(t.won for t in trajs) / len(trajs), 4)
     if (d / "explore" / "trajectories.jsonl").is_file():
@@ -67,12 +93,45 @@ def round_rows(d: Path) -> list[dict]:
     return [{"task_type": kind, **row} for kind, row in sorted(rows.items(), key=lambda kv: (kv[0] != ALL, kv[0]))]
 
 
+EVAL_COLUMNS = ("_success", "_ci95_low", "_ci95_high", "_accumulated", "_gained", "_lost", "_mcnemar_p")
+
+
 def summary_table(rounds: list[Path]) -> pd.DataFrame:
-    table = pd.DataFrame([row for d in rounds for row in round_rows(d)])
-    evals = sorted((c for c in table.columns if c.endswith(("_success", "_accumulated")) and c != "train_success"), reverse=True)
+    """Every round's rows; rounds after the first are compared with the first on the same games."""
+    first = min(rounds, key=lambda d: int(d.name.removeprefix("round")))
+    table = pd.DataFrame([row for d in rounds for row in round_rows(d, first if d != first else None)])
+    splits = sorted({c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"})
+    evals = [f"{split}{suffix}" for split in sorted(splits, reverse=True) for suffix in EVAL_COLUMNS]
     order = ["round", "task_type", *evals, "train_success", "explored_tasks", "explore_episodes", "explore_successes",
              "explored_tasks_solved", "successes_per_explored_task", "dataset_positives", "dataset_negatives"]  # fmt: skip
     return table[[c for c in order if c in table.columns]]
+
+
+def _count(value) -> str:
+    return "" if pd.isna(value) else str(int(value))
+
+
+def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``all`` rows as summary.md shows them: each split's success with its 95% interval, accumulated,
+    and against the first round on the same games (games gained and lost, McNemar's p)."""
+    rows = []
+    splits = [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
+    for _, r in table[table.task_type == ALL].iterrows():
+        row = {"round": int(r["round"])}
+        for split in splits:
+            low, high = r[f"{split}_ci95_low"], r[f"{split}_ci95_high"]
+            row[f"{split} (95% CI)"] = f"{r[f'{split}_success']:.3f} [{low:.3f}, {high:.3f}]"
+            row[f"{split} accumulated"] = f"{r[f'{split}_accumulated']:.3f}"
+            p = r.get(f"{split}_mcnemar_p")
+            row[f"{split} vs first round"] = (
+                "" if p is None or pd.isna(p) else f"+{_count(r[f'{split}_gained'])} -{_count(r[f'{split}_lost'])}, p={p:.3g}"
+            )
+        row["train"] = "" if pd.isna(r.get("train_success")) else f"{r['train_success']:.3f}"
+        wins, episodes = r.get("explore_successes"), r.get("explore_episodes")
+        row["explore won/episodes"] = "" if episodes is None or pd.isna(episodes) else f"{_count(wins)}/{_count(episodes)}"
+        row["dataset +/-"] = f"+{_count(r['dataset_positives'])} / -{_count(r['dataset_negatives'])}"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = None) -> list[Path]:
@@ -178,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     reference = parse_reference(args.reference)
     table = summary_table(args.rounds)
     atomic_write_text(args.out, table.to_csv(index=False))
-    overall = table[table.task_type == ALL].drop(columns="task_type")
+    overall = markdown_rows(table)
     atomic_write_text(args.out.with_suffix(".md"), overall.to_markdown(index=False) + "\n")
     if args.plots:
         plot(table, args.plots, reference)
