@@ -54,6 +54,12 @@ def corpus_texts(trajs: list[Trajectory], tokenizer=None) -> list[str]:
     return [tokenizer.apply_chat_template(trajectory_messages(t), tokenize=False) for t in trajs]
 
 
+def corpus_blocks(trajs: list[Trajectory], tokenizer, block: int) -> Blocks:
+    """The trajectories as chat text, one token stream cut into ``block``-token training examples."""
+    texts = corpus_texts(trajs, tokenizer)
+    return Blocks([i for text in texts for i in tokenizer(text, add_special_tokens=False)["input_ids"]], block)
+
+
 class Blocks(torch.utils.data.Dataset):
     """The corpus as one token stream cut into ``block`` sized training examples (no padding)."""
 
@@ -62,6 +68,7 @@ class Blocks(torch.utils.data.Dataset):
         if n == 0:
             raise A3TError(f"pretraining corpus has {len(ids)} tokens, fewer than one block of {block}")
         self.data = torch.tensor(ids[: n * block]).view(n, block)
+        self.tokens = len(ids)  # the whole stream, the tail that fills no block included
 
     def __len__(self) -> int:
         return self.data.shape[0]
@@ -114,9 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     if not trajs:
         raise A3TError(f"{args.corpus}: empty pretraining corpus")
     tokenizer = build_tokenizer(corpus_texts(trajs), args.vocab_size)
-    texts = corpus_texts(trajs, tokenizer)
-    ids = [i for text in texts for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
-    data = Blocks(ids, args.block)
+    data = corpus_blocks(trajs, tokenizer, args.block)
     model = build_model(tokenizer, args.hidden, args.layers, args.heads, args.kv_heads, args.intermediate, args.max_len)
     with atomic_dir(args.out) as tmp:
         targs = TrainingArguments(
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             inputs=[args.corpus],
             params=n_params,
-            tokens=len(ids),
+            tokens=data.tokens,
             blocks=len(data),
             first_loss=losses[0] if losses else math.nan,
             final_loss=losses[-1] if losses else math.nan,
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(
             {
                 "params": n_params,
-                "tokens": len(ids),
+                "tokens": data.tokens,
                 "final_loss": losses[-1] if losses else None,
                 "train_seconds": round(result.metrics["train_runtime"], 1),
             }

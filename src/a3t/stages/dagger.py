@@ -36,7 +36,7 @@ from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
-from a3t.stages.base_model import Blocks, corpus_texts
+from a3t.stages.base_model import corpus_blocks
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 
@@ -195,8 +195,7 @@ def train(argv: list[str]) -> None:
     torch.manual_seed(args.seed)
     tok = AutoTokenizer.from_pretrained(args.base)
     model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
-    text = corpus_texts(list(read_trajectories(args.corpus)), tok)
-    blocks = Blocks([i for t in text for i in tok(t, add_special_tokens=False)["input_ids"]], args.block)
+    blocks = corpus_blocks(list(read_trajectories(args.corpus)), tok, args.block)
     labelled = [t for path in args.labels for t in read_trajectories(path)]
     items = [{"input_ids": b["input_ids"].tolist(), "labels": b["labels"].tolist()} for b in blocks]
     items += [encode_label(t, tok, args.max_len) for t in labelled]
