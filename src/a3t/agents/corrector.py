@@ -12,58 +12,14 @@ back, a search resumes at the first place not yet looked at).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from a3t.agents.scripted_actre import parse_command, seen_items
+from a3t.agents.scripted_actre import read_history
 from a3t.agents.teacher import LAMP_PLACES, PLAN_PLACES, VERB, _holders_of, _in_room, _kind, _listing, parse_goal, receptacles_in
 from a3t.envs.generate import TOOL
-from a3t.envs.grammar import NOTHING_HAPPENS
-from a3t.trajectory import Step, Trajectory
+from a3t.trajectory import Trajectory
 
 _PLAN = re.compile(r"^think: (?:First I need to find a (\w+)\. A \w+ is more likely to appear in|The (\w+) is not in those "
                    r"places\. Next I can check) (.*?)\.(?: I can check one by one\.)?$")  # fmt: skip
-
-
-@dataclass
-class _Reading:
-    """What a reader of the history knows, and when the last events happened (step indices)."""
-
-    here: str = ""
-    holding: str = ""
-    done: set[str] = field(default_factory=set)  # objects heated / cooled / cleaned
-    seen: dict[str, list[str]] = field(default_factory=dict)  # receptacle -> objects last seen there
-    placed: list[str] = field(default_factory=list)  # objects put where the goal says
-    took_at: int = -1
-    treated_at: int = -1
-    placed_at: int = -1
-    closed_here: bool = False  # the last move arrived at a closed receptacle
-
-
-def _read(steps: list[Step], obj: str, target: str) -> _Reading:
-    r = _Reading()
-    for i, step in enumerate(steps):
-        if step.is_thought or step.observation == NOTHING_HAPPENS:
-            continue
-        verb, item, place = parse_command(step.action)
-        r.closed_here = False
-        if verb == "go" and place:
-            r.here = place
-            r.closed_here = f"The {place} is closed" in step.observation
-        elif verb == "take" and item:
-            r.holding, r.took_at = item, i
-            r.seen[r.here] = [x for x in r.seen.get(r.here, []) if x != item]
-        elif verb == "move" and item:
-            r.holding = ""
-            if _kind(item) == obj and place == target:
-                r.placed.append(item)
-                r.placed_at = i
-        elif verb in ("heat", "cool", "clean") and item:
-            r.done.add(item)
-            r.treated_at = i
-        items = seen_items(step.observation)
-        if items is not None and r.here:
-            r.seen[r.here] = items
-    return r
 
 
 def teacher_step(traj: Trajectory) -> str | None:
@@ -80,7 +36,7 @@ def teacher_step(traj: Trajectory) -> str | None:
     steps = traj.steps
     thoughts = [(i, s.action) for i, s in enumerate(steps) if s.is_thought]
     last_thought = thoughts[-1][1] if thoughts else ""
-    r = _read(steps, obj, target)
+    r = read_history(steps, obj, target)
 
     def said_since(text: str, index: int) -> bool:
         return any(t == text for i, t in thoughts if i > index)

@@ -49,40 +49,53 @@ def parse_command(action: str) -> tuple[str, str, str]:
 
 
 @dataclass
-class _State:
+class Reading:
+    """What a reader of a history knows, and the step indices of its last events."""
+
     here: str = ""
     holding: str = ""
     done: set[str] = field(default_factory=set)  # objects heated / cooled / cleaned
     seen: dict[str, list[str]] = field(default_factory=dict)  # receptacle -> objects last seen there
+    placed: list[str] = field(default_factory=list)  # objects of kind ``obj`` put on ``target``
+    took_at: int = -1
+    treated_at: int = -1
+    placed_at: int = -1
+    closed_here: bool = False  # the last move arrived at a closed receptacle
 
 
-def _replay(steps: list[Step]) -> _State:
-    """What the history has shown: the state a reader of it can know."""
-    s = _State()
-    for step in steps:
+def read_history(steps: list[Step], obj: str = "", target: str = "") -> Reading:
+    """What the history has shown: the state a reader of it can know (thoughts and invalid actions change nothing)."""
+    r = Reading()
+    for i, step in enumerate(steps):
         if step.is_thought or step.observation == NOTHING_HAPPENS:
             continue
-        verb, obj, place = parse_command(step.action)
+        verb, item, place = parse_command(step.action)
+        r.closed_here = False
         if verb == "go" and place:
-            s.here = place
-        elif verb == "take" and obj:
-            s.holding = obj
-            s.seen[s.here] = [i for i in s.seen.get(s.here, []) if i != obj]
+            r.here = place
+            r.closed_here = f"The {place} is closed" in step.observation
+        elif verb == "take" and item:
+            r.holding, r.took_at = item, i
+            r.seen[r.here] = [x for x in r.seen.get(r.here, []) if x != item]
         elif verb == "move":
-            s.holding = ""
-        elif verb in PAST and obj:
-            s.done.add(obj)
+            r.holding = ""
+            if item and kind(item) == obj and place == target:
+                r.placed.append(item)
+                r.placed_at = i
+        elif verb in PAST and item:
+            r.done.add(item)
+            r.treated_at = i
         items = seen_items(step.observation)
-        if items is not None and s.here:
-            s.seen[s.here] = items
-    return s
+        if items is not None and r.here:
+            r.seen[r.here] = items
+    return r
 
 
 def _reason(task_type: str, goal: str, steps: list[Step], action: str) -> str:
     g = parse_goal(task_type, goal)
     obj, recep, toggle = g.get("obj", ""), g.get("recep", ""), g.get("toggle", "")
     verb = VERB.get(TOOL.get(task_type, ("",))[0], "")
-    s = _replay(steps)
+    s = read_history(steps)
     head, item, where = parse_command(action)
     if head == "go" and where:
         want = toggle if toggle and s.holding else obj
