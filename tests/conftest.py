@@ -21,8 +21,17 @@ def games_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The whole DAG up to round 2 on tests/config/tiny.yaml, in a scratch copy of the workflow."""
+    """The whole DAG (rounds 0..1) on tests/config/tiny.yaml, in a scratch copy of the workflow."""
     wd = workflow_copy(tmp_path_factory.mktemp("wf"))
-    proc = snakemake(wd, "results/round2/eval.json", "--configfile", str(TINY))
+    proc = snakemake(wd, "results/round1/eval.json", "--configfile", str(TINY))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return wd
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``): every test of the tiny run on one worker, in file order, so
+    that the run is made once, and the other tests by file, so that a file's module fixtures are made once."""
+    for item in items:
+        group = "tiny_run" if "tiny_run" in item.fixturenames else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -83,7 +83,9 @@ def test_dagger_iterations_in_the_workflow(tiny_run, tmp_path):
     wd = workflow_copy(tmp_path)
     for part in ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset", "signatures"):
         shutil.copytree(tiny_run / "results" / part, wd / "results" / part)
-    (wd / "dagger.yaml").write_text("dagger:\n  iterations: 2\n  beta: [1.0, 0.0]\n  examples_per_episode: 0\n")
+    (wd / "dagger.yaml").write_text(
+        "dagger:\n  iterations: 2\n  beta: [1.0, 0.0]\n  games: 2\n  examples_per_episode: 0\n  epochs: 1\n"
+    )
     config = ("--configfile", str(TINY), "dagger.yaml")
     proc = snakemake(wd, "results/dagger/iter2/model", *config)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -206,7 +206,7 @@ def _random_walks(games, steps: int) -> list:
 def test_memoized_textworld_plays_exactly_as_textworld(games):
     """a3t.envs.memo caches TextWorld's pure functions: the same observations and commands, and a game
     is translated once per process; two envs of one game still play apart."""
-    sample = [games[t] for t in sorted(games)]
+    sample = [games[t] for t in sorted(games)[:3]]  # three task types: unmemoized TextWorld is the slow part
     try:
         memo.uninstall()
         original = _random_walks(sample, 12)

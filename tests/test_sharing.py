@@ -1,6 +1,6 @@
-"""A result tree that travels: clone A's results/ (rounds 0..1), packed with ``tar`` and unpacked in clone B,
-at another path and with its own copy of the sources, is as fresh in B as in A, reruns in B exactly what it
-reruns in A, and B extends it by a round to the same bytes as A."""
+"""A result tree that travels: clone A's results/ (round 0), packed with ``tar`` and unpacked in clone B,
+at another path and with its own copy of the sources, is as fresh in B as in A, B extends it by a round to
+the same bytes as A, and then reruns exactly what A reruns."""
 
 from __future__ import annotations
 
@@ -27,21 +27,21 @@ from tests.workflow import (
     workflow_copy,
 )
 
-# A's round 2 and report, left out of the tree that travels: B makes them itself
-ROUND2 = ("round2", "*/round2", "*/round=2", "summary.*", "plots", "*/report", "*/report.*")
+# A's round 1 and report, left out of the tree that travels: B makes them itself
+ROUND1_AND_REPORT = ("round1", "*/round1", "*/round=1", "summary.*", "plots", "*/report", "*/report.*")
 
 
 @pytest.fixture(scope="module")
 def clone_b(tiny_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """Clone B: the workflow and a3t's sources copied to another folder (B's jobs import B's a3t), and A's
-    results/ of rounds 0..1 unpacked there with tar (which keeps modification times)."""
+    results/ of round 0 unpacked there with tar (which keeps modification times)."""
     b = workflow_copy(tmp_path_factory.mktemp("clone_b"))
     shutil.copytree(ROOT / "src", b / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     archive = b.parent / "results.tar"
-    excludes = [f"--exclude=results/{pattern}" for pattern in ROUND2]
+    excludes = [f"--exclude=results/{pattern}" for pattern in ROUND1_AND_REPORT]
     subprocess.run(["tar", "-cf", str(archive), *excludes, "results"], cwd=tiny_run, check=True)
     subprocess.run(["tar", "-xf", str(archive)], cwd=b, check=True)
-    assert (b / "results" / "round1" / "eval.json").is_file() and not (b / "results" / "round2").exists()
+    assert (b / "results" / "round0" / "eval.json").is_file() and not (b / "results" / "round1").exists()
     env = os.environ | {"PYTHONPATH": str(b / "src")}
     return b, env
 
@@ -55,33 +55,35 @@ def test_the_unpacked_tree_is_fresh_in_the_other_clone(clone_b):
     b, env = clone_b
     code = subprocess.run([sys.executable, "-c", "import a3t; print(a3t.__file__)"], env=env, capture_output=True, text=True)
     assert code.stdout.startswith(str(b / "src")), code.stdout  # B's jobs run B's copy of the code
-    assert planned(b, "results/round1/eval.json", env=env) == {}
+    assert planned(b, "results/round0/eval.json", env=env) == {}
     proc = _verify(b, env, str(TINY))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all match" in proc.stdout and "all current" in proc.stdout
 
 
-@pytest.mark.parametrize("change, target, expected", CONFIG_CASES[1:])  # [0], nothing changed: the test above
-def test_a_config_change_reruns_the_same_jobs_in_both_clones(clone_b, change, target, expected):
-    """``expected`` is what the same change plans in A (test_workflow.py::test_config_change_reruns_exactly_downstream)."""
-    b, env = clone_b
-    assert planned(b, target, changed_config(*change), env=env) == expected
-
-
 def test_the_other_clone_extends_the_tree_to_the_same_bytes(tiny_run, clone_b):
-    """B reuses A's rounds 0..1 and makes round 2 alone; its eval.json equals the one A made extending itself."""
+    """B reuses A's round 0 and makes round 1 alone; its eval.json equals the one A made extending itself."""
     b, env = clone_b
-    target = "results/round2/eval.json"
+    target = "results/round1/eval.json"
     assert planned(b, target, env=env) == {**ROLLOUT, **EXPLORE, **ROUND1}
     proc = snakemake(b, target, "--configfile", str(TINY), env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (b / "results" / "round2" / "eval.json").read_bytes() == (tiny_run / "results" / "round2" / "eval.json").read_bytes()
+    assert (b / "results" / "round1" / "eval.json").read_bytes() == (tiny_run / "results" / "round1" / "eval.json").read_bytes()
+    assert planned(b, target, env=env) == {}  # CONFIG_CASES[0]: now nothing to do in B as in A
+
+
+@pytest.mark.parametrize("change, target, expected", CONFIG_CASES[1:])  # [0], nothing changed: the test above
+def test_a_config_change_reruns_the_same_jobs_in_both_clones(clone_b, change, target, expected):
+    """B has made round 1 by now; ``expected`` is what the same change plans in A
+    (test_workflow.py::test_config_change_reruns_exactly_downstream)."""
+    b, env = clone_b
+    assert planned(b, target, changed_config(*change), env=env) == expected
 
 
 @pytest.mark.parametrize("module, target, expected", CODE_CASES)
 def test_a_code_edit_reruns_the_same_jobs_in_both_clones(clone_b, module, target, expected):
     """An edit of B's copy of the sources; ``expected`` is what the same edit plans in A
-    (test_workflow.py::test_code_change_reruns_the_rules_that_import_it). B has made round 2 by now."""
+    (test_workflow.py::test_code_change_reruns_the_rules_that_import_it). B has made round 1 by now."""
     b, env = clone_b
     if target == "results/summary.csv":  # the report did not travel: make it first
         assert snakemake(b, target, "--configfile", str(TINY), env=env).returncode == 0
@@ -101,8 +103,8 @@ def test_verify_names_the_stale_stages_and_what_differs(clone_b, tmp_path):
     proc = _verify(b, env, str(config))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "stale     train[round=1]: " in proc.stdout and "params.t.fail_weight: -1.0 -> -0.5" in proc.stdout
-    assert "stale     train[round=2]: " in proc.stdout and "train[round=0]" not in proc.stdout  # round 0 is SFT
-    assert "a run would make: " in proc.stdout and "train 2" in proc.stdout  # rounds 1 and 2, and what follows
+    assert "train[round=0]" not in proc.stdout  # round 0 is SFT: failures' weight does not reach it
+    assert "a run would make: " in proc.stdout and "train 1" in proc.stdout  # round 1, and what follows
     filter_py = b / "src" / "a3t" / "stages" / "filter.py"  # a tree made at another code version
     text = filter_py.read_bytes()
     try:

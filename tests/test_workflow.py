@@ -42,24 +42,22 @@ def test_round0_end_to_end(tiny_run):
 
 def test_rounds_accumulate(tiny_run):
     res = tiny_run / "results"
-    keys = []
-    for k in (1, 2):
-        rollouts = list(read_trajectories(res / f"round{k}" / "rollouts" / "train.jsonl"))
-        assert len(rollouts) == 2 and all(t.origin == "rollout" and t.round == k for t in rollouts)
-        explored = list(read_trajectories(res / f"round{k}" / "explore" / "trajectories.jsonl"))
-        failed = {t.task_id for t in rollouts if not t.won}
-        assert {t.task_id for t in explored} == failed and len(explored) == 2 * len(failed)  # samples: 2
-        for t in explored:  # every reason written by ActRe is followed by the sampled action it explains
-            for a, b in zip(t.steps, t.steps[1:], strict=False):
-                if a.source == "actre":
-                    assert a.is_thought and b.source == "sampled"
-        keys.append({t.key() for t in read_trajectories(res / f"round{k}" / "dataset" / "trajectories.jsonl")})
-        manifest = json.loads((res / f"round{k}" / "dataset" / "manifest.json").read_text())
-        assert manifest["counts"]["size"] == len(keys[-1])
-        log = json.loads((res / f"round{k}" / "adapter" / "train_log.json").read_text())
-        assert log[-1]["step"] == 3  # train.max_steps: 3 whatever the dataset's size (epochs: 1 would be fewer)
-    assert keys[0] <= keys[1]  # round 2's dataset holds round 1's
-    evals = [json.loads((res / f"round{k}" / "eval.json").read_text())["splits"]["valid_unseen"] for k in range(3)]
+    rollouts = list(read_trajectories(res / "round1" / "rollouts" / "train.jsonl"))
+    assert len(rollouts) == 2 and all(t.origin == "rollout" and t.round == 1 for t in rollouts)
+    explored = list(read_trajectories(res / "round1" / "explore" / "trajectories.jsonl"))
+    failed = {t.task_id for t in rollouts if not t.won}
+    assert {t.task_id for t in explored} == failed and len(explored) == 2 * len(failed)  # samples: 2
+    for t in explored:  # every reason written by ActRe is followed by the sampled action it explains
+        for a, b in zip(t.steps, t.steps[1:], strict=False):
+            if a.source == "actre":
+                assert a.is_thought and b.source == "sampled"
+    keys = [{t.key() for t in read_trajectories(res / f"round{k}" / "dataset" / "trajectories.jsonl")} for k in (0, 1)]
+    manifest = json.loads((res / "round1" / "dataset" / "manifest.json").read_text())
+    assert manifest["counts"]["size"] == len(keys[1])
+    assert keys[0] < keys[1]  # round 1's dataset holds round 0's, and adds what round 1 kept
+    log = json.loads((res / "round1" / "adapter" / "train_log.json").read_text())
+    assert log[-1]["step"] == 3  # train.max_steps: 3 whatever the dataset's size (epochs: 1 would be fewer)
+    evals = [json.loads((res / f"round{k}" / "eval.json").read_text())["splits"]["valid_unseen"] for k in range(2)]
     for k, e in enumerate(evals):
         assert e["accumulated"]["won"] >= e["won"]
         if k:
@@ -86,7 +84,7 @@ def test_exploration_with_the_scripted_actre(tiny_run, tmp_path):
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
-    proc = snakemake(tiny_run, "results/round2/eval.json", "--configfile", str(TINY))
+    proc = snakemake(tiny_run, "results/round1/eval.json", "--configfile", str(TINY))
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -107,23 +105,23 @@ def test_config_change_reruns_exactly_downstream(tiny_run, change, target, expec
 
 
 @pytest.mark.parametrize("module, target, expected", CODE_CASES)
-def test_code_change_reruns_the_rules_that_import_it(tiny_run, module, target, expected):
+def test_code_change_reruns_the_rules_that_import_it(tiny_run, tmp_path, module, target, expected):
     """Each job's signature holds the a3t sources its CLI imports (a3t.signatures): an edited module reruns its
-    users only; undone before anything ran, nothing reruns."""
+    users only; undone before anything ran, nothing reruns. The edit is made in a copy of the sources that
+    the jobs import (PYTHONPATH), never in the installed package that other tests and jobs are running."""
     import a3t
 
     if target == "results/summary.csv":  # the report may not have been made yet
         assert snakemake(tiny_run, target, "--configfile", str(TINY)).returncode == 0
-    path = Path(a3t.__file__).parent / module
-    before, text = path.stat(), path.read_bytes()
-    try:
-        path.write_bytes(text + b"\n# edited by a test\n")  # newer than every output, and a new checksum
-        assert planned(tiny_run, target) == expected
-        path.write_bytes(text)  # newer again, but the same bytes: the signature is the recorded one, nothing reruns
-        assert planned(tiny_run, target) == {}
-    finally:
-        path.write_bytes(text)
-        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    src = tmp_path / "src"
+    shutil.copytree(Path(a3t.__file__).parents[1], src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    env = os.environ | {"PYTHONPATH": str(src)}
+    path = src / "a3t" / module
+    text = path.read_bytes()
+    path.write_bytes(text + b"\n# edited by a test\n")  # newer than every output, and a new checksum
+    assert planned(tiny_run, target, env=env) == expected
+    path.write_bytes(text)  # newer again, but the same bytes: the signature is the recorded one, nothing reruns
+    assert planned(tiny_run, target, env=env) == {}
 
 
 def test_adapter_reloads_and_generates(tiny_run):
@@ -252,12 +250,12 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
 
     res = tiny_run / "results"
     out = tmp_path / "summary.csv"
-    rounds = [str(res / f"round{k}") for k in range(3)]
+    rounds = [str(res / f"round{k}") for k in range(2)]
     proc = _cli("a3t.stages.report", "--rounds", *rounds, "--out", str(out), "--plots", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out).set_index(["round", "task_type"])
     types = ["all", "pick_and_place_simple", "pick_heat_then_place_in_recep"]
-    assert list(table.index) == [(k, t) for k in range(3) for t in types] and (tmp_path / "summary.md").is_file()
+    assert list(table.index) == [(k, t) for k in range(2) for t in types] and (tmp_path / "summary.md").is_file()
     checked = set()
 
     def same(k, kind, column, value):
@@ -267,7 +265,7 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
     def won(k: int, split: str) -> dict[str, bool]:
         return {t.task_id: t.won for t in read_trajectories(res / f"round{k}" / "eval" / f"{split}.jsonl")}
 
-    for k in range(3):
+    for k in range(2):
         d = res / f"round{k}"
         for split, e in json.loads((d / "eval.json").read_text())["splits"].items():
             same(k, "all", f"{split}_success", e["success"])
@@ -317,16 +315,16 @@ def test_verify_names_drifted_missing_and_unrecorded_files(tiny_run, tmp_path):
     assert proc.returncode == 0 and "all match" in proc.stdout, proc.stdout[-3000:] + proc.stderr
     copy = tmp_path / "wf"
     shutil.copytree(tiny_run / "results", copy / "results", symlinks=True)
-    dataset = copy / "results" / "round1" / "dataset" / "trajectories.jsonl"
+    dataset = copy / "results" / "round0" / "dataset" / "trajectories.jsonl"
     dataset.write_text(dataset.read_text().replace('"won": true', '"won": false', 1))  # an edited result
-    (copy / "results" / "round2" / "eval" / "valid_seen.jsonl").unlink()
-    (copy / "results" / "round2" / "eval" / "notes.txt").write_text("?")
+    (copy / "results" / "round1" / "eval" / "valid_seen.jsonl").unlink()
+    (copy / "results" / "round1" / "eval" / "notes.txt").write_text("?")
     proc = _cli("a3t.verify", str(copy / "results"))
     out = proc.stdout
     assert proc.returncode == 1
-    assert re.search(r"drifted .*round1/dataset/trajectories.jsonl \(output recorded in .*round1/dataset/manifest.json", out)
-    assert re.search(r"drifted .*round1/dataset/trajectories.jsonl \(input recorded in .*round2/filtered/manifest.json", out)
-    assert re.search(r"missing .*round2/eval/valid_seen.jsonl", out) and re.search(r"unrecorded .*round2/eval/notes.txt", out)
+    assert re.search(r"drifted .*round0/dataset/trajectories.jsonl \(output recorded in .*round0/dataset/manifest.json", out)
+    assert re.search(r"drifted .*round0/dataset/trajectories.jsonl \(input recorded in .*round1/filtered/manifest.json", out)
+    assert re.search(r"missing .*round1/eval/valid_seen.jsonl", out) and re.search(r"unrecorded .*round1/eval/notes.txt", out)
 
 
 def test_slurm_dry_run_of_the_paper_config(tmp_path):
@@ -358,7 +356,7 @@ def test_report_draws_reference_lines_and_rejects_bad_ones(tiny_run, tmp_path, c
     from a3t.io import run_cli
     from a3t.stages.report import main
 
-    rounds = [str(tiny_run / "results" / f"round{k}") for k in range(3)]
+    rounds = [str(tiny_run / "results" / f"round{k}") for k in range(2)]
     images = {}
     for name, ref in (("plain", []), ("paper", ["--reference", "paper: single trial (96%)=0.96", "paper: accumulated=1.0"])):
         run_cli(main, ["--rounds", *rounds, "--out", str(tmp_path / name / "summary.csv"), "--plots", str(tmp_path / name), *ref])
