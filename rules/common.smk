@@ -16,6 +16,9 @@ config.update(canonical(config))  # sorted keys: params that differ only in key 
 
 SPLITS = ["pretrain", "train", "valid_seen", "valid_unseen"]
 PY = f"{sys.executable} -m"
+# OpenMP threads that sleep when idle instead of spinning: two jobs' torch threads on the same cores otherwise
+# spin against each other (two 2-thread processes on 2 cores: 6-30x slower; docs/performance.md). Jobs inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 wildcard_constraints:

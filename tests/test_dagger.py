@@ -81,7 +81,8 @@ def test_examples_are_the_states_where_the_base_erred_with_the_teachers_step(tea
 def test_dagger_iterations_in_the_workflow(tiny_run, tmp_path):
     """Two iterations on the tiny run's base and pretraining text; round 0 is then built on iteration 2."""
     wd = workflow_copy(tmp_path)
-    for part in ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset", "signatures"):
+    rules = ("games", "pretrain_corpus", "base_model", "teacher_demos", "dataset_round0")
+    for part in ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset", *(f"signatures/{r}" for r in rules)):
         shutil.copytree(tiny_run / "results" / part, wd / "results" / part)
     (wd / "dagger.yaml").write_text(
         "dagger:\n  iterations: 2\n  beta: [1.0, 0.0]\n  games: 2\n  examples_per_episode: 0\n  epochs: 1\n"

@@ -1,4 +1,4 @@
-"""Exact reruns: a second clean run, killed mid-training and resumed, gives the first one's bytes; every
+"""Exact reruns: a second run, killed mid-training and resumed, gives the first one's bytes; every
 bad input gets one clear message, a non-zero exit and no output."""
 
 from __future__ import annotations
@@ -27,20 +27,21 @@ def _result_files(results: Path, parts: tuple[str, ...]) -> dict[str, bytes]:
     return out
 
 
-ROUND_0 = ("games", "pretrain", "base_model", "round0/teacher", "round0/dataset", "round0/adapter")
+ROUND_0 = ("pretrain", "base_model", "round0/teacher", "round0/dataset", "round0/adapter")
 EVERY_STAGE = ("base_model/model.safetensors", "round0/teacher/trajectories.jsonl", "round0/adapter/adapter_model.safetensors")
 
 
-def test_a_clean_run_killed_while_training_resumes_to_the_same_bytes(tiny_run, tmp_path):
-    """A second clean run to round 0's adapter, killed (kill -9, the whole pipeline) while round 0 trains,
-    unlocked and run again: Snakemake reruns that job, and every file up to the adapter is byte-identical to
-    the tiny run's (two clean runs give the same bytes, and a crash costs nothing but the job it
-    interrupted). Evaluation and later rounds: tests/test_sharing.py makes round 1 again in another clone,
-    to the same bytes. On the tiny run's worker, after it: beside the tiny run, the two runs' jobs thrashed
-    the 2 cores (the suite took 919 s instead of 718 s)."""
+def test_a_run_killed_while_training_resumes_to_the_same_bytes(tiny_run, tmp_path):
+    """A second run to round 0's adapter, on the tiny run's games (tests/test_games.py: the same seed gives the
+    same bytes), killed (kill -9, the whole pipeline) while round 0 trains, unlocked and run again: Snakemake
+    reruns that job, and every file from the pretraining text to the adapter is byte-identical to the tiny
+    run's (two runs give the same bytes, and a crash costs nothing but the job it interrupted). Evaluation
+    and later rounds: tests/test_sharing.py makes round 1 again in another clone, to the same bytes."""
     target = ("results/round0/adapter", "--configfile", str(TINY))
     reference = tiny_run
     wd = workflow_copy(tmp_path)
+    for part in ("games", "signatures/games"):
+        shutil.copytree(reference / "results" / part, wd / "results" / part)
     proc = subprocess.Popen(
         snakemake_cmd(*target), cwd=wd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -57,6 +58,7 @@ def test_a_clean_run_killed_while_training_resumes_to_the_same_bytes(tiny_run, t
     proc = snakemake(wd, *target)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Missing output files: results/round0/adapter" in proc.stdout + proc.stderr
+    assert not (wd / "results" / "logs" / "games").exists()  # the copied games were current: never made again
     assert not list(round0.glob(".*.tmp"))  # the killed job's temporaries are gone
     first, second = _result_files(reference / "results", ROUND_0), _result_files(wd / "results", ROUND_0)
     assert set(EVERY_STAGE) <= set(first)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast, Trainer, TrainingArguments
+from transformers.trainer_utils import TrainOutput
 
 from a3t.agents.prompts import CHAT_TEMPLATE, SPECIAL_TOKENS, trajectory_messages
 from a3t.io import A3TError, atomic_dir, run_cli
@@ -97,6 +98,38 @@ def build_model(tokenizer, hidden: int, layers: int, heads: int, kv_heads: int, 
     return MistralForCausalLM(config)
 
 
+def training_args(out: Path, batch_size: int, epochs: float, lr: float, seed: int, **extra) -> TrainingArguments:
+    """The base's trainer settings (cosine schedule, 5% warmup, on the CPU, no checkpoints), also DAgger's."""
+    return TrainingArguments(
+        output_dir=str(out / "trainer"),
+        per_device_train_batch_size=batch_size,
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        weight_decay=0.01,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        **extra,
+    )
+
+
+def train_and_save(trainer: Trainer, tokenizer, out: Path) -> tuple[TrainOutput, list[float]]:
+    """Train, then save the model, its tokenizer and the log history in ``out``; the result and the losses logged."""
+    result = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    trainer.model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    return result, losses
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.stages.base_model", description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, type=Path, help="trajectories JSONL to pre-train on")
@@ -124,29 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     data = corpus_blocks(trajs, tokenizer, args.block)
     model = build_model(tokenizer, args.hidden, args.layers, args.heads, args.kv_heads, args.intermediate, args.max_len)
     with atomic_dir(args.out) as tmp:
-        targs = TrainingArguments(
-            output_dir=str(tmp / "trainer"),
-            per_device_train_batch_size=args.batch_size,
-            num_train_epochs=args.epochs,
-            learning_rate=args.lr,
-            lr_scheduler_type="cosine",
-            warmup_steps=0.05,
-            weight_decay=0.01,
-            logging_steps=10,
-            save_strategy="no",
-            report_to=[],
-            seed=args.seed,
-            use_cpu=True,
-            dataloader_num_workers=0,
-            disable_tqdm=False,
-        )
+        targs = training_args(tmp, args.batch_size, args.epochs, args.lr, args.seed)
         trainer = Trainer(model=model, args=targs, train_dataset=data)
-        result = trainer.train()
-        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+        result, losses = train_and_save(trainer, tokenizer, tmp)
         n_params = sum(p.numel() for p in model.parameters())
         write_manifest(
             tmp,

@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
 from a3t.agents.corrector import teacher_step
 from a3t.agents.episodes import Job, episode_rng, run_episodes
@@ -36,7 +35,7 @@ from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
-from a3t.stages.base_model import corpus_blocks
+from a3t.stages.base_model import corpus_blocks, train_and_save, training_args
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 
@@ -200,33 +199,20 @@ def train(argv: list[str]) -> None:
     items = [{"input_ids": b["input_ids"].tolist(), "labels": b["labels"].tolist()} for b in blocks]
     items += [encode_label(t, tok, args.max_len) for t in labelled]
     with atomic_dir(args.out) as tmp:
-        targs = TrainingArguments(
-            output_dir=str(tmp / "trainer"),
-            per_device_train_batch_size=args.batch_size,
-            num_train_epochs=args.epochs,
-            learning_rate=args.lr,
-            lr_scheduler_type="cosine",
-            warmup_steps=0.05,
-            weight_decay=0.01,
-            logging_steps=10,
-            save_strategy="no",
-            report_to=[],
-            seed=args.seed,
+        targs = training_args(
+            tmp,
+            args.batch_size,
+            args.epochs,
+            args.lr,
+            args.seed,
             data_seed=args.seed,
-            use_cpu=True,
             remove_unused_columns=False,
             train_sampling_strategy="group_by_length",
-            dataloader_num_workers=0,
         )
         trainer = PerSequenceTrainer(
             model=model, args=targs, train_dataset=items, data_collator=lambda b: _pad(b, tok.pad_token_id)
         )
-        result = trainer.train()
-        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+        result, losses = train_and_save(trainer, tok, tmp)
         counts = {"blocks": len(blocks), "examples": len(labelled), "final_loss": losses[-1] if losses else None}
         config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("labels", "threads")}
         write_manifest(tmp, "dagger_train", config, inputs=[args.corpus, *args.labels], **counts)
