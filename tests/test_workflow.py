@@ -18,7 +18,18 @@ from a3t.agents.scripted_actre import scripted_reason
 from a3t.stages.gather import summarize
 from a3t.stats import mcnemar_exact_p
 from a3t.trajectory import Trajectory, read_trajectories
-from tests.workflow import CODE_CASES, CONFIG_CASES, TINY, changed_config, planned, snakemake, workflow_copy
+from tests.workflow import (
+    CODE_CASES,
+    CONFIG_CASES,
+    EXPLORE,
+    ROOT,
+    ROUND1,
+    TINY,
+    changed_config,
+    planned,
+    snakemake,
+    workflow_copy,
+)
 
 
 def test_round0_end_to_end(tiny_run):
@@ -102,6 +113,59 @@ def test_html_report_has_the_table_plots_and_captions(tiny_run):
 @pytest.mark.parametrize("change, target, expected", CONFIG_CASES)
 def test_config_change_reruns_exactly_downstream(tiny_run, change, target, expected):
     assert planned(tiny_run, target, None if change is None else changed_config(*change)) == expected
+
+
+@pytest.mark.parametrize(
+    "command_line, change, expected",
+    [
+        ("filter={min_successes: 2}", ("filter", "min_successes", 2), ROUND1),
+        ("explore={p_sample: 0.25}", ("explore", "p_sample", 0.25), {**EXPLORE, **ROUND1}),
+        ("filter={keep_failures: false}", ("filter", "keep_failures", False), ROUND1),
+    ],
+)
+def test_nested_config_key_from_the_command_line_plans_what_an_overlay_plans(tiny_run, command_line, change, expected):
+    """README's form for a nested key, a YAML mapping as --config's value: merged key by key (the section's other
+    keys kept), typed by the schema, so that it reruns exactly what the same change in an overlay file reruns."""
+    target = "results/round1/eval.json"
+    assert planned(tiny_run, target, args=("--config", command_line)) == planned(tiny_run, target, changed_config(*change))
+    assert planned(tiny_run, target, args=("--config", command_line)) == expected
+
+
+def test_command_line_values_take_the_schema_types():
+    """Snakemake's YAML reading of --config 'games={...}' gives every scalar as a string; the schema types them,
+    in lists and free mappings too, and leaves strings where it wants strings."""
+    from a3t.config import typed_command_line
+
+    config = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    given = {
+        "games": {"unseen_floorplans": ["10", "219"], "seed": "7", "task_types": ["pick_and_place_simple"]},
+        "report": {"reference": {"paper": "0.96"}},
+        "model": {"base": "123", "quantize": "false"},
+        "filter": {"min_successes": "three"},
+    }
+    typed_command_line(config, given, str(ROOT / "config" / "schema.yaml"))
+    assert config["games"]["unseen_floorplans"] == [10, 219] and config["games"]["seed"] == 7
+    assert config["games"]["task_types"] == ["pick_and_place_simple"] and config["games"]["sizes"]  # the rest kept
+    assert config["report"]["reference"] == {"paper": 0.96}
+    assert config["model"]["base"] == "123" and config["model"]["quantize"] is False
+    assert config["filter"]["min_successes"] == "three"  # left for the schema check to name
+
+
+def test_dotted_config_key_is_one_line_that_shows_the_working_form(tmp_path):
+    """Snakemake reads no dotted --config key; the .pth that make installs (a3t.dotted_config) turns its
+    traceback into one line with the form that works."""
+    from a3t.dotted_config import PTH_LINE, pth_path
+
+    assert pth_path().is_file() and pth_path().read_text() == PTH_LINE, "run make (python -m a3t.dotted_config --install)"
+    wd = workflow_copy(tmp_path)
+    proc = snakemake(wd, "-n", "--config", "rounds=2", "filter.min_successes=3", "filter.keep_failures=false")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "config error at filter.min_successes: --config takes top-level keys only; write --config rounds=2 "
+        "'filter={min_successes: 3, keep_failures: false}' (merged into the config key by key), or put the keys in an "
+        "overlay file given with --configfile"
+    ]
+    assert not (wd / "results").exists()
 
 
 @pytest.mark.parametrize("module, target, expected", CODE_CASES)
@@ -269,11 +333,14 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
         d = res / f"round{k}"
         for split, e in json.loads((d / "eval.json").read_text())["splits"].items():
             same(k, "all", f"{split}_success", e["success"])
+            same(k, "all", f"{split}_won", e["won"])
+            same(k, "all", f"{split}_games", e["n"])
             same(k, "all", f"{split}_accumulated", e["accumulated"]["success"])
             same(k, "all", f"{split}_ci95_low", e["ci95"][0])
             same(k, "all", f"{split}_ci95_high", e["ci95"][1])
             for kind, s in e["per_type"].items():
                 same(k, kind, f"{split}_success", s["success"])
+                same(k, kind, f"{split}_won", s["won"])
                 same(k, kind, f"{split}_ci95_high", s["ci95"][1])
                 solved = [t for t in e["accumulated"]["solved"] if t.startswith(kind)]
                 same(k, kind, f"{split}_accumulated", len(solved) / s["n"])
@@ -370,3 +437,37 @@ def test_report_draws_reference_lines_and_rejects_bad_ones(tiny_run, tmp_path, c
     (tmp_path / "ref.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake(tiny_run, "-n", "-p", "-f", "results/summary.csv", "--configfile", str(tmp_path / "ref.yaml"))
     assert "--reference 'paper: single trial=0.96'" in proc.stdout + proc.stderr
+
+
+def test_success_plot_shows_intervals_and_counts_per_type(tiny_run):
+    """success.png: each split's overall success with its Wilson band and games won / games at each round,
+    the accumulated line beside it, and a heat table of every task type's games won / games."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import PolyCollection
+
+    from a3t.stages.report import success_figure, summary_table
+
+    table = summary_table([tiny_run / "results" / f"round{k}" for k in range(2)])
+    fig = success_figure(table)
+    overall, per_type = table[table.task_type == "all"], table[table.task_type != "all"]
+    assert fig._suptitle.get_text() == "Success by round (valid_unseen: 2 games, valid_seen: 2 games)"
+    lines, heats = fig.axes[:2], fig.axes[2:]  # top row: the splits' lines; bottom row: their heat tables
+    for split, ax, heat in zip(("valid_unseen", "valid_seen"), lines, heats, strict=True):
+        assert ax.get_title() == f"{split}: 2 games, success by round"
+        (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        ys = band.get_paths()[0].vertices[:, 1]
+        assert min(ys) == pytest.approx(overall[f"{split}_ci95_low"].min())
+        assert max(ys) == pytest.approx(overall[f"{split}_ci95_high"].max())
+        labels = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+        assert labels["single trial"] == list(overall[f"{split}_success"])
+        assert labels["accumulated (solved by any round so far)"] == list(overall[f"{split}_accumulated"])
+        assert [t.get_text() for t in ax.texts] == _won_of_games(overall, split)
+        cells = sorted(t.get_text() for t in heat.texts)
+        assert cells == sorted(_won_of_games(per_type, split)) and len(cells) == 4
+        assert [t.get_text() for t in heat.get_yticklabels()] == ["pick_and_place_simple", "pick_heat_then_place_in_recep"]
+
+
+def _won_of_games(rows, split: str) -> list[str]:
+    return [f"{w}/{n}" for w, n in zip(rows[f"{split}_won"], rows[f"{split}_games"], strict=True)]

@@ -33,13 +33,16 @@ def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> s
     return subprocess.run(snakemake_cmd(*args), cwd=workdir, capture_output=True, text=True, timeout=1200, env=env)
 
 
-def planned(workdir: Path, target: str, config: dict | None = None, env: dict[str, str] | None = None) -> dict[str, int]:
-    """The jobs ``snakemake -n`` would run for ``target`` (rule -> count), on the tiny config or a changed copy."""
+def planned(
+    workdir: Path, target: str, config: dict | None = None, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """The jobs ``snakemake -n`` would run for ``target`` (rule -> count), on the tiny config or a changed copy,
+    with ``args`` (e.g. ``--config ...``) after it."""
     path = TINY
     if config is not None:
         path = workdir / "changed.yaml"
         path.write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "-n", target, "--configfile", str(path), env=env)
+    proc = snakemake(workdir, "-n", target, "--configfile", str(path), *args, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total"}

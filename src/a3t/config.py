@@ -28,6 +28,53 @@ def config_errors(config: dict, schema_path: str) -> list[str]:
     return out
 
 
+def _schema_types(node: dict | None) -> set[str]:
+    types = (node or {}).get("type", [])
+    return {types} if isinstance(types, str) else set(types)
+
+
+def _child_schema(node: dict | None, key: str) -> dict | None:
+    node = node or {}
+    extra = node.get("additionalProperties")
+    return node.get("properties", {}).get(key, extra if isinstance(extra, dict) else None)
+
+
+def _typed(value, node: dict | None):
+    """``value`` (YAML read with every scalar a string) with each string the schema wants as another type
+    parsed as YAML; a string that stays wrong is left for the schema check to name."""
+    if isinstance(value, dict):
+        return {k: _typed(v, _child_schema(node, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v, (node or {}).get("items")) for v in value]
+    types = _schema_types(node)
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def typed_command_line(config: dict, command_line: dict, schema_path: str) -> None:
+    """Give the values of Snakemake's ``--config`` (``command_line``) in ``config`` the types the schema wants.
+
+    Snakemake reads a nested value (``--config 'filter={min_successes: 3}'``) as YAML with every scalar a
+    string and merges it into the config key by key; typed here, it is what an overlay file would give. Only
+    the keys given on the command line change."""
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+
+    def apply(conf: dict, given: dict, node: dict | None) -> None:
+        for key, value in given.items():
+            child = _child_schema(node, key)
+            if isinstance(value, dict) and isinstance(conf.get(key), dict):
+                apply(conf[key], value, child)
+            else:
+                conf[key] = _typed(value, child)
+
+    apply(config, dict(command_line), schema)
+
+
 def validate_config(config: dict, schema: str) -> None:
     """Raise :class:`ConfigError` listing every bad key; else validate with Snakemake (fills defaults)."""
     errors = config_errors(config, schema)

@@ -8,13 +8,14 @@ dataset) and the accumulated-solved lists of its eval.json. Rows: one per round 
 comparison with the first round on the same games: the games only round k won (``gained``), those only
 the first round won (``lost``) and McNemar's exact p-value.
 Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
-``success.png`` (success by round per task type, single trial and accumulated), ``dataset.png``
-(dataset growth) and ``exploration.png`` (exploration yield).
+``success.png`` (overall success by round with its 95% band and the accumulated success; games won per
+task type as a heat table), ``dataset.png`` (dataset growth) and ``exploration.png`` (exploration yield).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def round_rows(d: Path, first: Path | None = None) -> list[dict]:
             won = sum(t.won for t in trajs)
             low, high = wilson_interval(won, len(trajs))
             rows[kind].update({
+                f"{split}_won": won,
+                f"{split}_games": len(trajs),
                 f"{split}_success": round(won / len(trajs), 4),
                 f"{split}_ci95_low": low,
                 f"{split}_ci95_high": high,
@@ -93,7 +96,7 @@ def round_rows(d: Path, first: Path | None = None) -> list[dict]:
     return [{"task_type": kind, **row} for kind, row in sorted(rows.items(), key=lambda kv: (kv[0] != ALL, kv[0]))]
 
 
-EVAL_COLUMNS = ("_success", "_ci95_low", "_ci95_high", "_accumulated", "_gained", "_lost", "_mcnemar_p")
+EVAL_COLUMNS = ("_won", "_games", "_success", "_ci95_low", "_ci95_high", "_accumulated", "_gained", "_lost", "_mcnemar_p")
 
 
 def summary_table(rounds: list[Path]) -> pd.DataFrame:
@@ -115,7 +118,7 @@ def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The ``all`` rows as summary.md shows them: each split's success with its 95% interval, accumulated,
     and against the first round on the same games (games gained and lost, McNemar's p)."""
     rows = []
-    splits = [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
+    splits = _eval_splits(table)
     for _, r in table[table.task_type == ALL].iterrows():
         row = {"round": int(r["round"])}
         for split in splits:
@@ -134,9 +137,74 @@ def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _eval_splits(table: pd.DataFrame) -> list[str]:
+    return [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
+
+
+def _save(fig, path: Path) -> Path:
+    """``fig`` as PNG at ``path``, written under a temporary name and renamed (never half-written)."""
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    return path
+
+
+def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = None):
+    """The figure of success.png: per evaluation split, the overall single-trial success by round (games won /
+    games at each point) with its Wilson 95% band and the accumulated success beside it (``reference`` lines on
+    valid_unseen); below it, each task type's games won / games per round as a heat table (a type's n is small:
+    counts, not a trend)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LinearSegmentedColormap
+
+    splits = _eval_splits(table)
+    overall = table[table.task_type == ALL].set_index("round")
+    kinds = sorted(set(table.task_type) - {ALL})
+    rounds = list(overall.index)
+    games = {split: int(overall[f"{split}_games"].iloc[-1]) for split in splits}
+    fig, axes = plt.subplots(
+        2, len(splits), figsize=(max(6.5, 1.2 * len(rounds) + 3.5) * len(splits), 4.2 + 0.42 * len(kinds) + 1.2),
+        squeeze=False, gridspec_kw={"height_ratios": [4.2, 0.42 * len(kinds) + 1.2]},
+    )  # fmt: skip
+    cmap = LinearSegmentedColormap.from_list("success", ["#f7f7f7", "#1a9850"])
+    for column, split in enumerate(splits):
+        ax = axes[0][column]
+        ax.fill_between(rounds, overall[f"{split}_ci95_low"], overall[f"{split}_ci95_high"], color="tab:blue", alpha=0.18,
+                        linewidth=0, label="single trial: Wilson 95% interval")  # fmt: skip
+        ax.plot(rounds, overall[f"{split}_success"], color="tab:blue", marker="o", linewidth=2, label="single trial")
+        ax.plot(rounds, overall[f"{split}_accumulated"], color="black", marker="s", markersize=4, linestyle="--",
+                linewidth=1.2, label="accumulated (solved by any round so far)")  # fmt: skip
+        for k, row in overall.iterrows():
+            ax.annotate(f"{_count(row[f'{split}_won'])}/{_count(row[f'{split}_games'])}", (k, row[f"{split}_success"]),
+                        textcoords="offset points", xytext=(0, -13), ha="center", fontsize=7, color="tab:blue")  # fmt: skip
+        if split == "valid_unseen":
+            for (label, value), dash in zip(sorted((reference or {}).items()), ((8, 3), (2, 2), (8, 2, 2, 2)), strict=False):
+                ax.axhline(value, color="grey", linewidth=1.2, linestyle=(0, dash), label=label)
+        ax.set(title=f"{split}: {games[split]} games, success by round", xlabel="round", ylabel="success rate")
+        ax.set_ylim(-0.06, 1.02)
+        ax.set_xticks(rounds)
+        ax.legend(fontsize=7, loc="best")
+        heat = axes[1][column]
+        per_type = table[table.task_type != ALL].set_index(["task_type", "round"])
+        rate = [[per_type.loc[(kind, k), f"{split}_success"] if (kind, k) in per_type.index else float("nan")
+                 for k in rounds] for kind in kinds]  # fmt: skip
+        heat.imshow(rate, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        for i, kind in enumerate(kinds):
+            for j, k in enumerate(rounds):
+                if (kind, k) in per_type.index:
+                    row = per_type.loc[(kind, k)]
+                    heat.text(j, i, f"{_count(row[f'{split}_won'])}/{_count(row[f'{split}_games'])}", ha="center",
+                              va="center", fontsize=8)  # fmt: skip
+        heat.set_xticks(range(len(rounds)), [f"round {k}" for k in rounds], fontsize=8)
+        heat.set_yticks(range(len(kinds)), kinds, fontsize=8)
+        heat.set_title(f"{split} by task type: games won / games", fontsize=9)
+    fig.suptitle("Success by round (" + ", ".join(f"{split}: {n} games" for split, n in games.items()) + ")", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = None) -> list[Path]:
-    """success.png, dataset.png, exploration.png under ``out``; ``reference`` (label -> success rate, e.g.
-    the paper's numbers) is drawn as grey dashed lines on the valid_unseen panel."""
+    """success.png (:func:`success_figure`), dataset.png, exploration.png under ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,26 +213,8 @@ def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = No
 
     out.mkdir(parents=True, exist_ok=True)
     overall = table[table.task_type == ALL].set_index("round")
-    splits = [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
-    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4.5), squeeze=False)
-    for ax, split in zip(axes[0], splits, strict=True):
-        for kind, rows in table.groupby("task_type"):
-            rows = rows.set_index("round")
-            style = {"color": "black", "linewidth": 2.5} if kind == ALL else {"linewidth": 1, "alpha": 0.8}
-            (line,) = ax.plot(rows.index, rows[f"{split}_success"], marker="o", label=f"{kind}", **style)
-            ax.plot(rows.index, rows[f"{split}_accumulated"], linestyle="--", color=line.get_color(), alpha=0.6)
-        if split == "valid_unseen":
-            for (label, value), dash in zip(sorted((reference or {}).items()), ((8, 3), (2, 2), (8, 2, 2, 2)), strict=False):
-                ax.axhline(value, color="grey", linewidth=1.2, linestyle=(0, dash), label=label)
-        title = f"{split}: success by round (solid: single trial, dashed: accumulated)"
-        ax.set(title=title, xlabel="round", ylabel="success rate")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xticks(list(overall.index))
-        ax.title.set_fontsize(9)
-    axes[0][-1].legend(*_legend_entries(axes[0]), fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    paths = [out / "success.png"]
-    fig.savefig(paths[-1], dpi=110)
+    fig = success_figure(table, reference)
+    paths = [_save(fig, out / "success.png")]
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -176,8 +226,7 @@ def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = No
     ax.set_xticks(list(overall.index))
     ax.legend()
     fig.tight_layout()
-    paths.append(out / "dataset.png")
-    fig.savefig(paths[-1], dpi=110)
+    paths.append(_save(fig, out / "dataset.png"))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.8))
@@ -195,21 +244,9 @@ def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = No
         twin.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
     fig.tight_layout()
-    paths.append(out / "exploration.png")
-    fig.savefig(paths[-1], dpi=110)
+    paths.append(_save(fig, out / "exploration.png"))
     plt.close(fig)
     return paths
-
-
-def _legend_entries(axes) -> tuple[list, list[str]]:
-    """Every labelled line of the panels, once (reference lines live on one panel only)."""
-    handles, labels = [], []
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in labels:
-                handles.append(h)
-                labels.append(label)
-    return handles, labels
 
 
 def parse_reference(items: list[str]) -> dict[str, float]:

@@ -119,6 +119,17 @@ def load_data(paths: list[Path], fail_weight: float, success_weight: float = 1.0
     return trajs, [success_weight if t.won else fail_weight for t in trajs]
 
 
+def save_adapter(model, out: Path) -> None:
+    """``save_pretrained``, with adapter_config.json's ``target_modules`` sorted: peft writes them from a set, in
+    an order that Python's string hashing changes from process to process (two runs, two files)."""
+    model.save_pretrained(out)
+    path = out / "adapter_config.json"
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.stages.train", description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="base model: a local path or a hub id")
@@ -178,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         result = trainer.train()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
+        save_adapter(model, tmp)
         (tmp / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "data"}

@@ -1,0 +1,189 @@
+"""The cluster path executed: the tiny config's rounds 0..1 in 2 shards through a real one-node SLURM
+(profiles/slurm/local/cluster.sh: munged, MariaDB, slurmdbd, slurmctld, slurmd on localhost), submitted by
+snakemake-executor-plugin-slurm with ``--profile profiles/slurm --profile profiles/slurm/local``.
+
+Run alone: ``make test-slurm`` (CI runs it after ``make test``). Where the daemons cannot start, the module
+is skipped with the cluster script's one line."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.workflow import ROOT, TINY, snakemake, workflow_copy
+
+pytestmark = pytest.mark.slurm
+
+CLUSTER = ROOT / "profiles" / "slurm" / "local" / "cluster.sh"
+TARGET = "results/round1/eval.json"
+CANCELLED_RULE = "train"  # round 0's training is cancelled with scancel while it runs
+SHARDS = ("--config", "shards={count: 2}")  # README's form: the jobs that sbatch starts read it again
+SACCT_FIELDS = ("JobID", "State", "Partition", "ReqCPUS", "ReqMem", "Timelimit", "ReqTRES", "Comment")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The local cluster, started for this module and stopped after it (every daemon it started, by pid)."""
+    state = Path(f"/tmp/a3t-slurm-test-{os.getpid()}")  # short: the daemons' Unix sockets live there
+    env = os.environ | {"A3T_SLURM_DIR": str(state)}
+    proc = subprocess.run(["bash", str(CLUSTER), "start"], env=env, capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or ["cluster.sh start failed, without a message"]
+        pytest.skip(lines[-1])
+    yield env | {"SLURM_CONF": str(state / "etc" / "slurm.conf")}
+    stop = subprocess.run(["bash", str(CLUSTER), "stop"], env=env, capture_output=True, text=True, timeout=300)
+    assert stop.returncode == 0, stop.stderr
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def sacct(env: dict[str, str]) -> list[dict[str, str]]:
+    """Every job the accounting holds (allocations only, not their steps)."""
+    cmd = ["sacct", "-X", "-n", "-P", "--starttime", "now-1days", "-o", ",".join(SACCT_FIELDS)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+    return [dict(zip(SACCT_FIELDS, line.split("|"), strict=True)) for line in out.splitlines() if line]
+
+
+def _cancel_while_running(env: dict[str, str], proc: subprocess.Popen, rule: str) -> str | None:
+    """scancel the first job of ``rule`` once it has run a second; its SLURM job id (None: it never ran). The
+    queue (squeue) tells running jobs and their comments at once; the accounting records them later."""
+    while proc.poll() is None:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], env=env, capture_output=True, text=True, timeout=60)
+        for line in queue.stdout.splitlines():
+            job_id, state, comment = line.split("|", 2)
+            if comment.startswith(f"rule_{rule}_") and state == "RUNNING":
+                time.sleep(1.0)
+                subprocess.run(["scancel", job_id], env=env, check=True, timeout=60)
+                return job_id
+        time.sleep(0.25)
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster, tmp_path_factory):
+    """The tiny config in 2 shards through the cluster, round 0's training cancelled mid-run; then the same
+    config run locally, for the byte comparison. (workdir, Snakemake's log, the cancelled job id, sacct's rows,
+    the local workdir, wall seconds)"""
+    wd = workflow_copy(tmp_path_factory.mktemp("slurm"))
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--profile", "profiles/slurm/local", TARGET,
+           "--configfile", str(TINY), *SHARDS]  # fmt: skip
+    started = time.monotonic()
+    with open(wd / "run.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=wd, env=cluster, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            cancelled = _cancel_while_running(cluster, proc, CANCELLED_RULE)
+            proc.wait(timeout=1500)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    wall = time.monotonic() - started
+    text = (wd / "run.log").read_text()
+    assert proc.returncode == 0, text[-5000:]
+    local = workflow_copy(tmp_path_factory.mktemp("local"))
+    done = snakemake(local, TARGET, "--configfile", str(TINY), *SHARDS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    print(f"\ncluster run: {wall:.0f} s, {len(sacct(cluster))} SLURM jobs, job {cancelled} ({CANCELLED_RULE}) cancelled")
+    return wd, text, cancelled, sacct(cluster), local
+
+
+def submitted(log: str) -> dict[str, dict]:
+    """Snakemake's jobs as its log tells them: SLURM job id -> rule, wildcards, threads and resources."""
+    jobs, by_jobid = {}, {}
+    for block in re.split(r"\n(?=\[.*\d{4}\]\n)", log):
+        head = re.search(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)\n", block, re.M)
+        if head:
+            fields = dict(re.findall(r"^    (\w+): (.*)$", block, re.M))
+            resources = dict(item.split("=", 1) for item in fields["resources"].split(", "))
+            by_jobid[head[2]] = {"rule": head[1], "threads": int(fields.get("threads", 1)), "resources": resources,
+                                 "wildcards": fields.get("wildcards", "")}  # fmt: skip
+        for jobid, slurm_id in re.findall(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", block, re.M):
+            jobs[slurm_id] = by_jobid[jobid]
+    return jobs
+
+
+def test_every_job_went_through_sbatch_and_the_accounting(cluster_run):
+    """Each job Snakemake planned was submitted with sbatch, and the accounting (sacct, through slurmdbd) lists
+    it under its rule; all of them completed but the one cancelled, which was submitted again."""
+    wd, log, cancelled, accounting, _ = cluster_run
+    jobs = submitted(log)
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", log.split("Job stats:", 1)[1].split("\ntotal", 1)[0], re.M))
+    ran = {}
+    for job in jobs.values():
+        ran[job["rule"]] = ran.get(job["rule"], 0) + 1
+    ran[CANCELLED_RULE] -= 1  # submitted twice
+    assert ran == {rule: int(n) for rule, n in planned.items()}
+    assert {row["JobID"] for row in accounting} == set(jobs)
+    for row in accounting:
+        assert row["Comment"].startswith(f"rule_{jobs[row['JobID']]['rule']}"), row
+        assert row["State"].startswith("CANCELLED") if row["JobID"] == cancelled else row["State"] == "COMPLETED", row
+    assert len(jobs) >= 25 and (wd / TARGET).is_file()
+
+
+def test_a_cancelled_job_is_submitted_again(cluster_run):
+    """scancel on a running job: the executor sees CANCELLED in the accounting and, with the profile's
+    ``retries: 1``, submits it again; the run finishes."""
+    _, log, cancelled, accounting, _ = cluster_run
+    assert cancelled is not None, "round 0's training never ran"
+    jobs = submitted(log)
+    same = [slurm_id for slurm_id, job in jobs.items() if job["rule"] == CANCELLED_RULE and job["wildcards"] == "round=0"]
+    assert len(same) == 2 and cancelled == min(same, key=int)
+    states = {row["JobID"]: row["State"] for row in accounting}
+    assert states[cancelled].startswith("CANCELLED") and states[max(same, key=int)] == "COMPLETED"
+    assert re.search(rf"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'", log)
+
+
+def _result_files(results: Path) -> dict[str, bytes]:
+    """Every file of the tree but the records of how a job ran (logs, wall times, hosts, signatures)."""
+    skip = ("logs", "benchmarks", "signatures")
+    return {
+        p.relative_to(results).as_posix(): p.read_bytes()
+        for p in sorted(results.rglob("*"))
+        if p.is_file() and p.relative_to(results).parts[0] not in skip and p.name not in ("manifest.json", "train_log.json")
+    }
+
+
+def test_the_cluster_tree_is_byte_identical_to_a_local_run(cluster_run):
+    """Games, trajectories, datasets, eval.json files and adapter weights: the same bytes as the same config run
+    with the local executor, the cancelled training included."""
+    wd, _, _, _, local = cluster_run
+    mine, theirs = _result_files(wd / "results"), _result_files(local / "results")
+    assert sorted(mine) == sorted(theirs)
+    assert [name for name in mine if mine[name] != theirs[name]] == []
+    assert any(name.endswith("adapter_model.safetensors") for name in mine) and "round1/eval.json" in mine
+
+
+def _minutes(timelimit: str) -> int:
+    days, _, clock = timelimit.rpartition("-")
+    h, m, s = (int(x) for x in clock.split(":"))
+    return (int(days or 0) * 24 + h) * 60 + m + (s > 0)
+
+
+def test_jobs_were_given_the_profiles_resources(cluster_run):
+    """Each SLURM job got what the profile asks for its rule (overlay over profiles/slurm): partition, CPUs
+    (cpus_per_task, else the rule's threads), memory, runtime, and the GPU of the GPU rules."""
+    _, log, _, accounting, _ = cluster_run
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    profile |= yaml.safe_load((ROOT / "profiles" / "slurm" / "local" / "config.yaml").read_text())  # top-level keys
+    jobs = submitted(log)
+    for row in accounting:
+        job = jobs[row["JobID"]]
+        asked = {**profile["default-resources"], **profile["set-resources"].get(job["rule"], {})}
+        given = job["resources"]
+        assert job["threads"] == profile["set-threads"].get(job["rule"], job["threads"]), job["rule"]
+        for key in ("slurm_partition", "runtime"):
+            assert str(asked[key]) == given[key], (job["rule"], key)
+        if job["rule"] in profile["set-resources"]:
+            assert str(asked["mem_mb"]) == given["mem_mb"], job["rule"]
+        cpus = int(given.get("cpus_per_task", job["threads"]))
+        assert row["Partition"] == given["slurm_partition"], (job["rule"], row)
+        assert int(row["ReqCPUS"]) == cpus and cpus >= job["threads"], (job["rule"], row)
+        assert row["ReqMem"] == f"{given['mem_mb']}M", (job["rule"], row)
+        assert _minutes(row["Timelimit"]) == int(given["runtime"]), (job["rule"], row)
+        assert ("gres/gpu=1" in row["ReqTRES"]) == ("gpu" in asked), (job["rule"], row)
