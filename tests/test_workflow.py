@@ -107,7 +107,7 @@ def test_html_report_has_the_table_plots_and_captions(tiny_run):
     html = (tiny_run / "report.html").read_text()
     for name in ("summary.csv", "success.png", "dataset.png", "exploration.png"):
         assert name in html
-    assert "accumulated, a task counts once any agent" in html  # a caption (report/success.rst)
+    assert "and its Wilson 95% interval (shaded)" in html  # a caption (report/success.rst)
 
 
 @pytest.mark.parametrize("change, target, expected", CONFIG_CASES)
