@@ -159,6 +159,7 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
 
     splits = _eval_splits(table)
     overall = table[table.task_type == ALL].set_index("round")
+    per_type = table[table.task_type != ALL].set_index(["task_type", "round"])
     kinds = sorted(set(table.task_type) - {ALL})
     rounds = list(overall.index)
     games = {split: int(overall[f"{split}_games"].iloc[-1]) for split in splits}
@@ -185,7 +186,6 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
         ax.set_xticks(rounds)
         ax.legend(fontsize=7, loc="best")
         heat = axes[1][column]
-        per_type = table[table.task_type != ALL].set_index(["task_type", "round"])
         rate = [[per_type.loc[(kind, k), f"{split}_success"] if (kind, k) in per_type.index else float("nan")
                  for k in rounds] for kind in kinds]  # fmt: skip
         heat.imshow(rate, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
