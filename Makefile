@@ -6,7 +6,7 @@ TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
 
 .PHONY: run test test-slurm bench lint clean
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile src/a3t/dotted_config.py  # the last writes the .pth below
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"

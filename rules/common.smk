@@ -11,9 +11,10 @@ from a3t.config import canonical, typed_command_line, validate_config
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
 from a3t.signatures import check, make_signature
 
+SCHEMA = workflow.source_path("../config/schema.yaml")
 # --config 'filter={min_successes: 3}' arrives with string scalars: typed by the schema, as an overlay file gives them
-typed_command_line(config, workflow.config_settings.config, workflow.source_path("../config/schema.yaml"))
-validate_config(config, schema=workflow.source_path("../config/schema.yaml"))
+typed_command_line(config, workflow.config_settings.config, SCHEMA)
+validate_config(config, schema=SCHEMA)
 config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
 
 SPLITS = ["pretrain", "train", "valid_seen", "valid_unseen"]

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def _cancel_while_running(env: dict[str, str], proc: subprocess.Popen, rule: str
 def cluster_run(cluster, tmp_path_factory):
     """The tiny config in 2 shards through the cluster, round 0's training cancelled mid-run; then the same
     config run locally, for the byte comparison. (workdir, Snakemake's log, the cancelled job id, sacct's rows,
-    the local workdir, wall seconds)"""
+    the local workdir)"""
     wd = workflow_copy(tmp_path_factory.mktemp("slurm"))
     cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--profile", "profiles/slurm/local", TARGET,
            "--configfile", str(TINY), *SHARDS]  # fmt: skip
@@ -89,8 +90,9 @@ def cluster_run(cluster, tmp_path_factory):
     local = workflow_copy(tmp_path_factory.mktemp("local"))
     done = snakemake(local, TARGET, "--configfile", str(TINY), *SHARDS)
     assert done.returncode == 0, done.stderr[-3000:]
-    print(f"\ncluster run: {wall:.0f} s, {len(sacct(cluster))} SLURM jobs, job {cancelled} ({CANCELLED_RULE}) cancelled")
-    return wd, text, cancelled, sacct(cluster), local
+    accounting = sacct(cluster)
+    print(f"\ncluster run: {wall:.0f} s, {len(accounting)} SLURM jobs, job {cancelled} ({CANCELLED_RULE}) cancelled")
+    return wd, text, cancelled, accounting, local
 
 
 def submitted(log: str) -> dict[str, dict]:
@@ -114,9 +116,7 @@ def test_every_job_went_through_sbatch_and_the_accounting(cluster_run):
     wd, log, cancelled, accounting, _ = cluster_run
     jobs = submitted(log)
     planned = dict(re.findall(r"^(\w+)\s+(\d+)$", log.split("Job stats:", 1)[1].split("\ntotal", 1)[0], re.M))
-    ran = {}
-    for job in jobs.values():
-        ran[job["rule"]] = ran.get(job["rule"], 0) + 1
+    ran = Counter(job["rule"] for job in jobs.values())
     ran[CANCELLED_RULE] -= 1  # submitted twice
     assert ran == {rule: int(n) for rule, n in planned.items()}
     assert {row["JobID"] for row in accounting} == set(jobs)

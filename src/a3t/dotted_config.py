@@ -26,7 +26,7 @@ PTH_NAME = "a3t_dotted_config.pth"
 # One line, which site.py executes since it starts with "import": a3t is imported only for a --config, if it is there.
 PTH_LINE = (
     "import importlib.util, sys; any(a in ('--config', '-C') or a.startswith('--config=') for a in sys.argv) and "
-    "importlib.util.find_spec('a3t') and __import__('a3t.dotted_config').dotted_config.install(sys.argv)\n"
+    "importlib.util.find_spec('a3t') and __import__('a3t.dotted_config').dotted_config.install()\n"
 )
 _DOTTED = re.compile(r"([A-Za-z_][\w-]*(?:\.[\w-]+)+)=(.*)", re.S)
 
@@ -38,34 +38,27 @@ def _flow(value) -> str:
     return value
 
 
-def working_form(entries: list[str]) -> str | None:
-    """The ``--config`` that Snakemake reads for ``entries`` with dotted keys, or None when none is dotted."""
+def error_line(entries: list[str]) -> str | None:
+    """The one line for ``entries`` with a dotted key: the first such key, and the ``--config`` that Snakemake
+    reads for all of them (each dotted section as a YAML mapping); None when no key is dotted."""
     nested: dict[str, dict] = {}
-    plain = []
+    plain, first = [], None
     for entry in entries:
         dotted = _DOTTED.fullmatch(entry)
         if not dotted:
             plain.append(entry)
             continue
+        first = first or dotted[1]
         *parents, leaf = dotted[1].split(".")
         node = nested
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = dotted[2]
-    if not nested:
+    if first is None:
         return None
-    mappings = [f"{key}={_flow(value)}" for key, value in nested.items()]
-    return "--config " + " ".join(map(shlex.quote, plain + mappings))
-
-
-def error_line(entries: list[str]) -> str | None:
-    """The one line for ``entries`` with a dotted key, naming the first one; None when there is none."""
-    form = working_form(entries)
-    if form is None:
-        return None
-    key = next(_DOTTED.fullmatch(e)[1] for e in entries if _DOTTED.fullmatch(e))
+    form = " ".join(map(shlex.quote, plain + [f"{key}={_flow(value)}" for key, value in nested.items()]))
     return (
-        f"config error at {key}: --config takes top-level keys only; write {form} "
+        f"config error at {first}: --config takes top-level keys only; write --config {form} "
         "(merged into the config key by key), or put the keys in an overlay file given with --configfile"
     )
 
@@ -81,10 +74,8 @@ def _checked(parse_config):
     return parse_config_or_exit
 
 
-def install(argv: list[str]) -> None:
-    """Wrap ``snakemake.cli.parse_config`` once it is imported, when ``argv`` gives ``--config`` (``-C``)."""
-    if not any(a in ("--config", "-C") or a.startswith("--config=") for a in argv):
-        return
+def install() -> None:
+    """Wrap ``snakemake.cli.parse_config`` once it is imported (the .pth line calls this for a ``--config``)."""
     import importlib.abc
     import importlib.util
 
