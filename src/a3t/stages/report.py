@@ -182,7 +182,7 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
             for (label, value), dash in zip(sorted((reference or {}).items()), ((8, 3), (2, 2), (8, 2, 2, 2)), strict=False):
                 ax.axhline(value, color="grey", linewidth=1.2, linestyle=(0, dash), label=label)
         ax.set(title=f"{split}: {games[split]} games, success by round", xlabel="round", ylabel="success rate")
-        ax.set_ylim(-0.06, 1.02)
+        ax.set_ylim(-0.1, 1.02)  # room for the games-won labels under a 0
         ax.set_xticks(rounds)
         ax.legend(fontsize=7, loc="best")
         heat = axes[1][column]
