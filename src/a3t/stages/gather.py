@@ -77,10 +77,16 @@ def episode_order(trajs: list[Trajectory]) -> list[Trajectory]:
 
 
 def evaluation(trajs_by_split: dict[str, list[Trajectory]], round: int, previous: dict) -> dict:
-    """eval.json: each split's summary and accumulated success."""
+    """eval.json: each split's summary and accumulated success. A split the round before had (or carried) and
+    this round does not play (eval.alfworld_rounds) is ``carried``: its accumulated solved tasks, for the next
+    round that plays it."""
+    earlier = previous.get("carried", {}) | previous["splits"]
     result = {"round": round, "splits": {}}
     for name, trajs in trajs_by_split.items():
-        result["splits"][name] = summarize(trajs) | {"accumulated": accumulated(trajs, previous["splits"].get(name))}
+        result["splits"][name] = summarize(trajs) | {"accumulated": accumulated(trajs, earlier.get(name))}
+    carried = {name: {"accumulated": s["accumulated"]} for name, s in earlier.items() if name not in trajs_by_split}
+    if carried:
+        result["carried"] = carried
     return result
 
 

@@ -122,6 +122,9 @@ def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
     for _, r in table[table.task_type == ALL].iterrows():
         row = {"round": int(r["round"])}
         for split in splits:
+            if pd.isna(r[f"{split}_success"]):  # a split this round did not play (eval.alfworld_rounds)
+                row |= {f"{split} (95% CI)": "", f"{split} accumulated": "", f"{split} vs first round": ""}
+                continue
             low, high = r[f"{split}_ci95_low"], r[f"{split}_ci95_high"]
             row[f"{split} (95% CI)"] = f"{r[f'{split}_success']:.3f} [{low:.3f}, {high:.3f}]"
             row[f"{split} accumulated"] = f"{r[f'{split}_accumulated']:.3f}"
@@ -162,20 +165,21 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
     per_type = table[table.task_type != ALL].set_index(["task_type", "round"])
     kinds = sorted(set(table.task_type) - {ALL})
     rounds = list(overall.index)
-    games = {split: int(overall[f"{split}_games"].iloc[-1]) for split in splits}
+    played = {split: overall.dropna(subset=[f"{split}_games"]) for split in splits}  # rounds that played it
+    games = {split: int(played[split][f"{split}_games"].iloc[-1]) for split in splits}
     fig, axes = plt.subplots(
         2, len(splits), figsize=(max(6.5, 1.2 * len(rounds) + 3.5) * len(splits), 4.2 + 0.42 * len(kinds) + 1.2),
         squeeze=False, gridspec_kw={"height_ratios": [4.2, 0.42 * len(kinds) + 1.2]},
     )  # fmt: skip
     cmap = LinearSegmentedColormap.from_list("success", ["#f7f7f7", "#1a9850"])
     for column, split in enumerate(splits):
-        ax = axes[0][column]
-        ax.fill_between(rounds, overall[f"{split}_ci95_low"], overall[f"{split}_ci95_high"], color="tab:blue", alpha=0.18,
+        ax, these = axes[0][column], played[split]
+        ax.fill_between(these.index, these[f"{split}_ci95_low"], these[f"{split}_ci95_high"], color="tab:blue", alpha=0.18,
                         linewidth=0, label="single trial: Wilson 95% interval")  # fmt: skip
-        ax.plot(rounds, overall[f"{split}_success"], color="tab:blue", marker="o", linewidth=2, label="single trial")
-        ax.plot(rounds, overall[f"{split}_accumulated"], color="black", marker="s", markersize=4, linestyle="--",
+        ax.plot(these.index, these[f"{split}_success"], color="tab:blue", marker="o", linewidth=2, label="single trial")
+        ax.plot(these.index, these[f"{split}_accumulated"], color="black", marker="s", markersize=4, linestyle="--",
                 linewidth=1.2, label="accumulated (solved by any round so far)")  # fmt: skip
-        for k, row in overall.iterrows():
+        for k, row in these.iterrows():
             ax.annotate(f"{_count(row[f'{split}_won'])}/{_count(row[f'{split}_games'])}", (k, row[f"{split}_success"]),
                         textcoords="offset points", xytext=(0, -13), ha="center", fontsize=7, color="tab:blue")  # fmt: skip
         if split == "valid_unseen":
@@ -191,7 +195,7 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
         heat.imshow(rate, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         for i, kind in enumerate(kinds):
             for j, k in enumerate(rounds):
-                if (kind, k) in per_type.index:
+                if not pd.isna(rate[i][j]):
                     row = per_type.loc[(kind, k)]
                     heat.text(j, i, f"{_count(row[f'{split}_won'])}/{_count(row[f'{split}_games'])}", ha="center",
                               va="center", fontsize=8)  # fmt: skip
