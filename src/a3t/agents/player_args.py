@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from a3t.agents.llm import LLMPlayer
+from a3t.agents.llm import ACTIONS, LLMPlayer
 from a3t.agents.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.io import A3TError
 
@@ -24,8 +24,8 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
     p.add_argument("--compute-dtype", default="float32")
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
-    p.add_argument("--actions", choices=("free", "admissible"), default="free",
-                   help="decode the agent's actions as free text (ReAct) or among the admissible commands")  # fmt: skip
+    p.add_argument("--actions", choices=ACTIONS, default="free",
+                   help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
 
@@ -35,7 +35,7 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
     quantize = not args.no_quantize
     if args.backend == "vllm":
         if args.actions != "free":
-            raise A3TError("--actions admissible needs the hf backend (vLLM would need guided decoding)")
+            raise A3TError(f"--actions {args.actions} needs the hf backend (vLLM would need guided decoding)")
         from a3t.agents.vllm_player import VLLMPlayer  # the optional extra, imported only when asked for
 
         adapter = args.adapter or None
