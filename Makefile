@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/pipeline_bench.py
 	$(PY) benchmarks/shard_bench.py
 	$(PY) benchmarks/omp_bench.py
+	$(PY) benchmarks/smollm2_bench.py
 	$(PY) benchmarks/cuda_smoke.py  # the GPU code path; one line where there is no CUDA
 
 lint: $(VENV)/.installed

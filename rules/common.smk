@@ -91,7 +91,8 @@ def agent_args(base=None):
     """model_args() for the stages that only generate (rollout, explore, evaluate; dagger's play, on ``base``)."""
     m = config["model"]
     args = model_args() if base is None else model_args().replace(f"--base {base_model()} ", f"--base {base} ", 1)
-    return args + (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
+    args += (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
+    return args + (f" --think-limit {m['think_limit']}" if m["think_limit"] else "")
 
 
 def _previous(wildcards, template):

@@ -471,3 +471,39 @@ def test_success_plot_shows_intervals_and_counts_per_type(tiny_run):
 
 def _won_of_games(rows, split: str) -> list[str]:
     return [f"{w}/{n}" for w, n in zip(rows[f"{split}_won"], rows[f"{split}_games"], strict=True)]
+
+
+def test_a_split_skipped_by_a_round_is_carried_and_left_blank(tiny_run, tmp_path):
+    """eval.alfworld_rounds: a round that does not play a split carries its accumulated solved tasks to the next
+    round that does; summary.md leaves that round's cells empty and success.png draws the rounds that played it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from a3t.stages.gather import evaluation
+    from a3t.stages.report import markdown_rows, success_figure, summary_table
+
+    def played(won: dict[str, bool]) -> list[Trajectory]:
+        return [Trajectory(t, "pick_and_place_simple", "g", "o", won=w) for t, w in won.items()]
+
+    first = evaluation({"unseen": played({"a": False}), "real": played({"x": True, "y": False})}, 0, {"splits": {}})
+    skipped = evaluation({"unseen": played({"a": True})}, 1, first)
+    assert set(skipped["splits"]) == {"unseen"} and skipped["carried"]["real"]["accumulated"]["solved"] == ["x"]
+    again = evaluation({"unseen": played({"a": False})}, 2, skipped)  # carried on, through another round
+    last = evaluation({"unseen": played({"a": False}), "real": played({"x": False, "y": True})}, 3, again)
+    assert last["splits"]["real"]["won"] == 1 and last["splits"]["real"]["accumulated"]["won"] == 2
+    assert last["splits"]["unseen"]["accumulated"]["solved"] == ["a"] and "carried" not in last
+
+    rounds = [tmp_path / f"round{k}" for k in range(2)]
+    for k, d in enumerate(rounds):
+        shutil.copytree(tiny_run / "results" / f"round{k}", d)
+    summary = json.loads((rounds[1] / "eval.json").read_text())
+    del summary["splits"]["valid_seen"]  # round 1 as if eval.alfworld_rounds left valid_seen out
+    (rounds[1] / "eval.json").write_text(json.dumps(summary))
+    (rounds[1] / "eval" / "valid_seen.jsonl").unlink()
+    table = summary_table(rounds)
+    md = markdown_rows(table).set_index("round")
+    assert md.loc[1, "valid_seen (95% CI)"] == "" and md.loc[0, "valid_seen (95% CI)"].startswith("0.")
+    assert md.loc[1, "valid_unseen (95% CI)"] != ""
+    fig = success_figure(table)
+    seen_line = {line.get_label(): list(line.get_xdata()) for line in fig.axes[1].get_lines()}["single trial"]
+    assert seen_line == [0] and len(fig.axes[3].texts) == 2  # round 0's point and its 2 types' cells only

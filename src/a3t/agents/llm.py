@@ -273,7 +273,9 @@ class LLMPlayer:
     log-probability of its tokens, all in one forward pass over the cached prompt (:meth:`score`); the
     agent thinks when ``think:`` is likelier than all commands together (a thought is decoded token by
     token), else takes the best command (sampled at ``temperature`` > 0);
-    ``"free"``: any text, as ReAct and the paper.
+    ``"free"``: any text, as ReAct and the paper. ``think_limit`` (admissible or scored; 0: none): after
+    this many thoughts in a row the agent must act (the teacher thinks at most twice in a row; a small
+    model left free can think in circles until the step limit).
     """
 
     def __init__(
@@ -286,10 +288,11 @@ class LLMPlayer:
         seed: int = 0,
         reuse_cache: bool = True,
         actions: str = "free",
+        think_limit: int = 0,
     ):
         if actions not in ACTIONS:
             raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
-        self.model, self.tok, self.actions = model, tok, actions
+        self.model, self.tok, self.actions, self.think_limit = model, tok, actions, think_limit
         self._ids: dict[str, tuple[int, ...]] = {}  # command -> its tokens, for the tries
         self.max_len, self.max_new_tokens, self.temperature = max_len, max_new_tokens, temperature
         self.seed = seed
@@ -316,40 +319,51 @@ class LLMPlayer:
             ids = self._ids[text] = tuple(self.tok(text, add_special_tokens=False)["input_ids"])
         return ids
 
-    def trie(self, commands: list[str]) -> dict[tuple[int, ...], set[int]]:
-        """Reply tokens so far -> the tokens that may follow: a command (either grammar) then the end token, or ``think:``."""
+    def trie(self, commands: list[str], think: bool = True) -> dict[tuple[int, ...], set[int]]:
+        """Reply tokens so far -> the tokens that may follow: a command (either grammar) then the end token, or
+        ``think:`` (when ``think``)."""
         trie: dict[tuple[int, ...], set[int]] = {}
         seqs = [self._tokens(v) + (self.tok.eos_token_id,) for v in _variants(commands)]
-        for seq in [*seqs, self._tokens(THINK_PREFIX)]:
+        for seq in [*seqs, *[self._tokens(THINK_PREFIX)] * think]:
             for i in range(len(seq)):
                 trie.setdefault(seq[:i], set()).add(seq[i])
         return trie
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], keys: list | None = None, allowed: list[list[str] | None] | None = None) -> list[str]:
+    def generate(
+        self,
+        prompts: list[str],
+        keys: list | None = None,
+        allowed: list[list[str] | None] | None = None,
+        may_think: list[bool] | None = None,
+    ) -> list[str]:
         """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused.
 
         ``allowed``: per prompt, its admissible commands (``None``: free text, an ActRe prompt). With
-        ``actions="admissible"`` or ``"scored"`` the reply is one of them or a thought; with ``"free"``
-        they are ignored.
+        ``actions="admissible"`` or ``"scored"`` the reply is one of them or, where ``may_think`` (default:
+        everywhere) allows, a thought; with ``"free"`` they are ignored.
         """
         tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
         keys = keys if self.prefix is not None else None
         if self.prefix is not None:
             self.prefix.age()
         allowed = allowed or [None] * len(prompts)
+        may_think = may_think or [True] * len(prompts)
         if self.actions == "scored":
-            return self._generate_scored(tokens, keys, allowed)
+            return self._generate_scored(tokens, keys, allowed, may_think)
         constrain = allowed if self.actions == "admissible" else [None] * len(prompts)
-        return _whole(self._decode(tokens, keys, constrain), constrain)
+        return _whole(self._decode(tokens, keys, constrain, may_think), constrain)
 
-    def _decode(self, tokens: list[list[int]], keys: list | None, constrain: list[list[str] | None]) -> list[str]:
+    def _decode(
+        self, tokens: list[list[int]], keys: list | None, constrain: list[list[str] | None], may_think: list[bool] | None = None
+    ) -> list[str]:
         """Replies decoded token by token (greedy unless ``temperature``), each constrained to its commands or free."""
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
         kwargs.update(max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
-        tries = [None if a is None else self.trie(a) for a in constrain]
+        may_think = may_think or [True] * len(tokens)
+        tries = [None if a is None else self.trie(a, think) for a, think in zip(constrain, may_think, strict=True)]
 
         def processors(start: int) -> LogitsProcessorList:
             constrained = any(t is not None for t in tries)
@@ -375,7 +389,9 @@ class LLMPlayer:
         self.generated_tokens += sum(len(r) for r in replies)
         return self.tok.batch_decode(replies, skip_special_tokens=True)
 
-    def _generate_scored(self, tokens: list[list[int]], keys: list | None, allowed: list[list[str] | None]) -> list[str]:
+    def _generate_scored(
+        self, tokens: list[list[int]], keys: list | None, allowed: list[list[str] | None], may_think: list[bool]
+    ) -> list[str]:
         """``actions="scored"``: each constrained row's reply chosen by :meth:`score`; thoughts and free rows decoded together."""
         think = self._tokens(THINK_PREFIX)
         replies: list[str | None] = [None] * len(tokens)
@@ -385,10 +401,10 @@ class LLMPlayer:
                 free.append(j)
                 continue
             variants = _variants(commands)
-            candidates = [self._tokens(v) + (self.tok.eos_token_id,) for v in variants] + [think]
+            candidates = [self._tokens(v) + (self.tok.eos_token_id,) for v in variants] + [think] * may_think[j]
             scores = self.score(tokens[j], candidates, keys[j] if keys else None)
-            if torch.logsumexp(scores[:-1], 0) >= scores[-1]:  # acting is likelier than thinking: the best command
-                choice = self._choose(scores[:-1])
+            if not may_think[j] or torch.logsumexp(scores[:-1], 0) >= scores[-1]:  # acting is likelier: the best command
+                choice = self._choose(scores[: len(variants)])
                 replies[j] = variants[choice]
                 self.generated_tokens += len(candidates[choice])
             else:
@@ -448,6 +464,13 @@ class LLMPlayer:
             self.prefix.store(key, prompt, kv)
         return torch.stack([node_logp[path].sum() for path in tree.paths])
 
+    def may_think(self, traj: Trajectory) -> bool:
+        """Whether the agent may think at its next step: fewer than ``think_limit`` thoughts in a row so far."""
+        if not self.think_limit:
+            return True
+        recent = traj.steps[-self.think_limit :]
+        return len(recent) < self.think_limit or not all(s.is_thought for s in recent)
+
     def seed_for(self, traj: Trajectory) -> None:
         """Seed sampling by what is being decided (not by the batch make-up), so reruns are identical."""
         if self.temperature > 0:
@@ -457,5 +480,6 @@ class LLMPlayer:
         slots = sorted(trajs)
         self.seed_for(trajs[slots[0]])
         keys = [(s, trajs[s].task_id, trajs[s].sample) for s in slots]
-        replies = self.generate([self.prompt(s, trajs[s]) for s in slots], keys, [admissible[s] for s in slots])
+        prompts = [self.prompt(s, trajs[s]) for s in slots]
+        replies = self.generate(prompts, keys, [admissible[s] for s in slots], [self.may_think(trajs[s]) for s in slots])
         return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}

@@ -26,6 +26,7 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
     p.add_argument("--actions", choices=ACTIONS, default="free",
                    help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
+    p.add_argument("--think-limit", type=int, default=0, help="thoughts in a row after which the agent must act (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
 
@@ -43,4 +44,6 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
         gen = (args.max_len, args.max_new_tokens, temperature, args.seed)
         return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
     model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
-    return LLMPlayer(model, tok, args.max_len, args.max_new_tokens, temperature, args.seed, actions=args.actions)
+    return LLMPlayer(
+        model, tok, args.max_len, args.max_new_tokens, temperature, args.seed, actions=args.actions, think_limit=args.think_limit
+    )

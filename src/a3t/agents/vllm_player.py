@@ -49,9 +49,11 @@ class VLLMPlayer(LLMPlayer):
         stop = [tok.eos_token_id] if tok.eos_token_id is not None else []
         self.params = SamplingParams(temperature=temperature, max_tokens=max_new_tokens, stop_token_ids=stop, seed=seed)
 
-    def generate(self, prompts: list[str], keys: list | None = None, allowed: list | None = None) -> list[str]:
+    def generate(
+        self, prompts: list[str], keys: list | None = None, allowed: list | None = None, may_think: list | None = None
+    ) -> list[str]:
         """Replies to ``prompts`` (``keys`` unused: vLLM's prefix caching finds shared prefixes itself; ``allowed``
-        unused: this player's actions are free text, ``agent_from_args`` refuses ``--actions admissible``)."""
+        and ``may_think`` unused: this player's actions are free text, ``agent_from_args`` refuses the others)."""
         ids = self.tok(prompts, add_special_tokens=False)["input_ids"]  # the template already has its special tokens
         outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], self.params, lora_request=self.lora, use_tqdm=False)
         self.generated_tokens += sum(len(o.outputs[0].token_ids) for o in outs)

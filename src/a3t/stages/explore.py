@@ -123,7 +123,8 @@ class ExplorePlayer:
         if prompts:
             self.agent.seed_for(trajs[min(trajs)])
             allowed = [admissible[s] for s in policy_slots] + [None] * (len(prompts) - len(policy_slots))  # reasons: free
-            replies = self.agent.generate(prompts, keys, allowed)
+            may_think = [self.agent.may_think(trajs[s]) for s in policy_slots] + [True] * (len(prompts) - len(policy_slots))
+            replies = self.agent.generate(prompts, keys, allowed, may_think)
         for slot, reply in zip(policy_slots, replies, strict=False):
             out[slot] = (parse_action(reply) or "look", "policy")
         if not external:
