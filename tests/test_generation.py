@@ -150,3 +150,56 @@ def test_scoring_candidates_in_one_tree_pass_equals_scoring_each_alone(model):
     assert player.prefix.rows["a"].tokens == prompt[:-8] and (player.prefix.prefilled, player.prefix.appended) == (1, 2)
     uncached = player.score(prompt, candidates)  # no key: the whole prompt prefilled, nothing stored
     assert torch.allclose(uncached, torch.tensor([logp_alone(model, prompt, c) for c in candidates]), atol=1e-4)
+
+
+def test_think_limit_makes_the_agent_act_after_that_many_thoughts_in_a_row():
+    """``think_limit``: a thought is allowed until the last ``think_limit`` steps were all thoughts; then the reply is
+    a command, whether decoded among the admissible commands or scored (this untrained model would think)."""
+    from a3t.agents.llm import LLMPlayer
+    from a3t.stages.base_model import build_model, build_tokenizer
+    from a3t.trajectory import Step, Trajectory
+
+    opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
+    commands = ["go to cabinet 1", "open fridge 1", "take apple 1 from cabinet 1"]
+    thought = Step("think: First I need to find an apple.", "OK.")
+    tok = build_tokenizer([opening, *commands, thought.action, "OK."] * 3, vocab_size=400)
+    tok.padding_side = "left"
+    torch.manual_seed(0)
+    model = build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
+    histories = {0: [thought, thought], 1: [Step(commands[0], "OK."), thought], 2: [thought, thought, Step(commands[1], "OK.")]}
+    trajs = {s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", opening, h) for s, h in histories.items()}
+    for actions in ("admissible", "scored"):
+        player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, actions=actions, think_limit=2)
+        assert [player.may_think(t) for t in trajs.values()] == [False, True, True]
+        for s, t in trajs.items():
+            player.start(s, None, t, random.Random(0))
+        replies = {s: a for s, (a, _) in player.act(trajs, {s: commands for s in trajs}).items()}
+        assert replies[0] in commands, (actions, replies)
+        if actions == "scored":  # left free, this model thinks
+            assert replies[1].startswith("think:") and replies[2].startswith("think:"), replies
+    assert LLMPlayer(model, tok).may_think(trajs[0])  # 0: no limit
+
+
+def test_a_long_history_is_trimmed_in_chunks_so_the_prompt_keeps_extending():
+    """Past its budget a prompt drops its oldest steps down to 3/4 of it at once: it stays within the budget, and
+    the next steps' prompts extend it (the prefix cache appends) until it overflows again."""
+    from a3t.agents.llm import LLMPlayer
+    from a3t.stages.base_model import build_model, build_tokenizer
+    from a3t.trajectory import Step, Trajectory
+
+    opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
+    step = Step("go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is closed.")
+    tok = build_tokenizer([opening, step.action, step.observation] * 3, vocab_size=400)
+    model = build_model(tok, hidden=64, layers=1, heads=2, kv_heads=1, intermediate=64, max_len=512)
+    player = LLMPlayer(model, tok, max_len=300, max_new_tokens=20)
+    traj = Trajectory("t", "pick_and_place_simple", "put a apple in fridge", opening)
+    player.start(0, None, traj, random.Random(0))
+    prompts = []
+    for _ in range(40):
+        prompts.append(tok(player.prompt(0, traj), add_special_tokens=False)["input_ids"])
+        traj.steps.append(step)
+    budget = 300 - 20 - 2
+    assert all(len(p) <= budget for p in prompts) and max(len(p) for p in prompts) > budget * 3 // 4
+    restarts = [k for k in range(1, len(prompts)) if prompts[k][: len(prompts[k - 1])] != prompts[k - 1]]
+    assert 2 <= len(restarts) <= 40 // 4  # one step at a time would restart at every step past the budget
+    assert all(len(prompts[k]) <= budget * 3 // 4 + 30 for k in restarts)  # each restart drops to 3/4 (+ one step)

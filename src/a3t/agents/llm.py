@@ -10,7 +10,7 @@ import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import Cache, DynamicLayer
 
-from a3t.agents.prompts import keep_recent, message_length, messages, parse_action
+from a3t.agents.prompts import message_length, messages, parse_action
 from a3t.envs.grammar import THINK_PREFIX, grammar_variants, is_thought
 from a3t.trajectory import Trajectory
 
@@ -298,20 +298,36 @@ class LLMPlayer:
         self.seed = seed
         self.generated_tokens = 0
         self._lengths: dict[int, list[int]] = {}
+        self._first: dict[int, int] = {}  # per slot, the first message after the opening that its prompt keeps
         self.prefix = PrefixCache(model, tok.pad_token_id, tok.eos_token_id, spare=max_new_tokens) if reuse_cache else None
 
     def start(self, slot: int, game, traj: Trajectory, rng: random.Random) -> None:
         self._lengths[slot] = [self._len(traj.initial_observation)]
+        self._first[slot] = 1
 
     def _len(self, text: str) -> int:
         return message_length(self.tok, text)
 
     def prompt(self, slot: int, traj: Trajectory) -> str:
+        """The chat prompt of the episode's next step: its opening, then as many of its latest steps as fit.
+
+        A history past the budget drops its oldest steps down to three quarters of the budget at once, and
+        keeps that start until it overflows again: the prompt then extends the cached one for several
+        steps, where dropping one step at a time would change its beginning, and re-prefill the whole
+        row, at every step (:class:`PrefixCache`).
+        """
         lengths = self._lengths[slot]
         for step in traj.steps[(len(lengths) - 1) // 2 :]:  # message lengths are counted once, as steps arrive
             lengths += [self._len(step.action), self._len(step.observation)]
-        msgs = keep_recent(messages(traj.initial_observation, traj.steps), lengths, self.max_len - self.max_new_tokens - 2)
-        return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        budget, first = self.max_len - self.max_new_tokens - 2, self._first[slot]
+        total = lengths[0] + sum(lengths[first:])
+        if total > budget:
+            while total > budget * 3 // 4 and first + 2 < len(lengths):
+                total -= lengths[first] + lengths[first + 1]
+                first += 2
+            self._first[slot] = first
+        msgs = messages(traj.initial_observation, traj.steps)
+        return self.tok.apply_chat_template(msgs[:1] + msgs[first:], tokenize=False, add_generation_prompt=True)
 
     def _tokens(self, text: str) -> tuple[int, ...]:
         ids = self._ids.get(text)
