@@ -97,7 +97,10 @@ class FakeAgent:
     def prompt(self, slot, t):
         return f"POLICY {slot}"
 
-    def generate(self, prompts, keys=None, allowed=None):
+    def may_think(self, traj):
+        return True
+
+    def generate(self, prompts, keys=None, allowed=None, may_think=None):
         self.prompts.append(prompts)
         return [" because I must." if p.endswith("reason:") else "go to cabinet 1" for p in prompts]
 
