@@ -79,24 +79,41 @@ def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
     assert cache.get_seq_length() == 9
 
 
+OPENING = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
+
+
+def agent_tokenizer(texts: list[str]):
+    """A small BPE tokenizer over the game texts, left-padded as ``load_agent`` sets it."""
+    from a3t.stages.base_model import build_tokenizer
+
+    tok = build_tokenizer(texts * 3, vocab_size=400)
+    tok.padding_side = "left"
+    return tok
+
+
+def agent_model(tok, seed: int = 0):
+    """An untrained 2-layer agent model over ``tok``, seeded."""
+    from a3t.stages.base_model import build_model
+
+    torch.manual_seed(seed)
+    return build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
+
+
 def test_admissible_actions_are_decoded_among_the_commands():
     """``actions="admissible"`` or ``"scored"``: every action is one of the commands (either grammar) or a thought;
     free text is not."""
     from a3t.agents.llm import LLMPlayer
-    from a3t.stages.base_model import build_model, build_tokenizer
     from a3t.trajectory import Step, Trajectory
 
-    opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
     commands = ["go to cabinet 1", "open fridge 1", "take apple 1 from cabinet 1", "move apple 1 to fridge 1"]
-    texts = [opening, *commands, "put apple 1 in/on fridge 1", "think: First I need to find an apple.", "Nothing happens."]
-    tok = build_tokenizer(texts * 3, vocab_size=400)
-    tok.padding_side = "left"  # as load_agent sets it
+    tok = agent_tokenizer(
+        [OPENING, *commands, "put apple 1 in/on fridge 1", "think: First I need to find an apple.", "Nothing happens."]
+    )
     replies: dict[str, list[str]] = {"free": [], "admissible": [], "uncached": [], "cut": [], "scored": [], "scored uncached": []}
     for seed in range(6):
-        torch.manual_seed(seed)
-        model = build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
+        model = agent_model(tok, seed)
         trajs = {
-            s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", opening, [Step(commands[s], "OK.")] * s)
+            s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", OPENING, [Step(commands[s], "OK.")] * s)
             for s in range(4)
         }
         adm = {s: commands for s in trajs}
@@ -156,18 +173,14 @@ def test_think_limit_makes_the_agent_act_after_that_many_thoughts_in_a_row():
     """``think_limit``: a thought is allowed until the last ``think_limit`` steps were all thoughts; then the reply is
     a command, whether decoded among the admissible commands or scored (this untrained model would think)."""
     from a3t.agents.llm import LLMPlayer
-    from a3t.stages.base_model import build_model, build_tokenizer
     from a3t.trajectory import Step, Trajectory
 
-    opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
     commands = ["go to cabinet 1", "open fridge 1", "take apple 1 from cabinet 1"]
     thought = Step("think: First I need to find an apple.", "OK.")
-    tok = build_tokenizer([opening, *commands, thought.action, "OK."] * 3, vocab_size=400)
-    tok.padding_side = "left"
-    torch.manual_seed(0)
-    model = build_model(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, max_len=512).eval()
+    tok = agent_tokenizer([OPENING, *commands, thought.action, "OK."])
+    model = agent_model(tok)
     histories = {0: [thought, thought], 1: [Step(commands[0], "OK."), thought], 2: [thought, thought, Step(commands[1], "OK.")]}
-    trajs = {s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", opening, h) for s, h in histories.items()}
+    trajs = {s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", OPENING, h) for s, h in histories.items()}
     for actions in ("admissible", "scored"):
         player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, actions=actions, think_limit=2)
         assert [player.may_think(t) for t in trajs.values()] == [False, True, True]
@@ -184,15 +197,12 @@ def test_a_long_history_is_trimmed_in_chunks_so_the_prompt_keeps_extending():
     """Past its budget a prompt drops its oldest steps down to 3/4 of it at once: it stays within the budget, and
     the next steps' prompts extend it (the prefix cache appends) until it overflows again."""
     from a3t.agents.llm import LLMPlayer
-    from a3t.stages.base_model import build_model, build_tokenizer
     from a3t.trajectory import Step, Trajectory
 
-    opening = "You are in the middle of a room. You see a cabinet 1 and a fridge 1.\n\nYour task is to: put a apple in fridge."
     step = Step("go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is closed.")
-    tok = build_tokenizer([opening, step.action, step.observation] * 3, vocab_size=400)
-    model = build_model(tok, hidden=64, layers=1, heads=2, kv_heads=1, intermediate=64, max_len=512)
-    player = LLMPlayer(model, tok, max_len=300, max_new_tokens=20)
-    traj = Trajectory("t", "pick_and_place_simple", "put a apple in fridge", opening)
+    tok = agent_tokenizer([OPENING, step.action, step.observation])
+    player = LLMPlayer(agent_model(tok), tok, max_len=300, max_new_tokens=20)  # only prompts: the model never runs
+    traj = Trajectory("t", "pick_and_place_simple", "put a apple in fridge", OPENING)
     player.start(0, None, traj, random.Random(0))
     prompts = []
     for _ in range(40):
