@@ -1,7 +1,8 @@
 rule dataset_round0:
-    """Round 0's dataset: the teacher's successful demonstrations."""
+    """Round 0's dataset: the teacher's successful demonstrations (of the training tasks and teacher.extra_splits)."""
     input:
-        add="results/round0/teacher/trajectories.jsonl",
+        add=["results/round0/teacher/trajectories.jsonl"]
+        + [f"results/round0/teacher_{s}/trajectories.jsonl" for s in config["teacher"]["extra_splits"]],
         signature=signature("dataset_round0"),
     output:
         "results/round0/dataset/trajectories.jsonl",

@@ -48,3 +48,30 @@ rule teacher_demos:
         "{PY} a3t.stages.demos --games {input.games} --out {output} --players {params.player} --keep won "
         "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --workers {threads} "
         "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+
+
+rule teacher_demos_extra:
+    """More round-0 demonstrations (teacher.extra_splits): the scripted teacher on another split's games, for round
+    0's SFT only; their tasks are not rolled out in later rounds."""
+    input:
+        games=lambda w: games_manifest(w.split),
+        signature=signature("teacher_demos_extra"),
+    output:
+        "results/round0/teacher_{split}/trajectories.jsonl",
+    wildcard_constraints:
+        split="|".join(config["teacher"]["extra_splits"]) or "^$",
+    params:
+        astray=config["teacher"]["astray"],
+        step_limit=config["env"]["step_limit"],
+        seed=config["seed"],
+    log:
+        "results/logs/round0/teacher_{split}.log",
+    benchmark:
+        "results/benchmarks/round0/teacher_{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+    shell:
+        "{PY} a3t.stages.demos --games {input.games} --out {output} --players teacher --keep won "
+        "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --split {wildcards.split} "
+        "--workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
