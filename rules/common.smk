@@ -92,7 +92,8 @@ def agent_args(base=None):
     m = config["model"]
     args = model_args() if base is None else model_args().replace(f"--base {base_model()} ", f"--base {base} ", 1)
     args += (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
-    return args + (f" --think-limit {m['think_limit']}" if m["think_limit"] else "")
+    args += f" --think-limit {m['think_limit']}" if m["think_limit"] else ""
+    return args + (f" --decode-chunk {m['decode_chunk']}" if m["decode_chunk"] else "")
 
 
 def _previous(wildcards, template):

@@ -213,3 +213,33 @@ def test_a_long_history_is_trimmed_in_chunks_so_the_prompt_keeps_extending():
     restarts = [k for k in range(1, len(prompts)) if prompts[k][: len(prompts[k - 1])] != prompts[k - 1]]
     assert 2 <= len(restarts) <= 40 // 4  # one step at a time would restart at every step past the budget
     assert all(len(prompts[k]) <= budget * 3 // 4 + 30 for k in restarts)  # each restart drops to 3/4 (+ one step)
+
+
+def test_replies_decoded_a_chunk_per_step_are_the_replies_decoded_whole():
+    """``decode_chunk``: a slot whose reply is unfinished after a chunk sits the step out and goes on at the next
+    call; each episode's actions are the same as decoding every reply whole (greedy), whether constrained to the
+    commands (longer than a chunk) or free text (an untrained model's runs to the token budget)."""
+    from a3t.agents.llm import LLMPlayer
+    from a3t.trajectory import Step, Trajectory
+
+    commands = ["go to cabinet 1", "open fridge 1", "take apple 1 from cabinet 1", "move apple 1 to fridge 1"]
+    tok = agent_tokenizer([OPENING, *commands, "think: First I need to find an apple.", "OK.", "Nothing happens."])
+    steps, left_out = 5, {"admissible": 0, "free": 0}
+    for seed, actions in ((0, "admissible"), (1, "admissible"), (2, "free")):
+        model = agent_model(tok, seed)
+        played = {}
+        for chunk in (0, 3):
+            player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, actions=actions, decode_chunk=chunk)
+            trajs = {s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", OPENING) for s in range(4)}
+            for s, t in trajs.items():
+                player.start(s, None, t, random.Random(0))
+            while live := {s: t for s, t in trajs.items() if len(t.steps) < steps}:
+                choices = player.act(live, {s: commands[s:] for s in live})
+                left_out[actions] += len(live) - len(choices)
+                for s, (action, _) in choices.items():
+                    trajs[s].steps.append(Step(action, "OK." if action.startswith("think:") else "Nothing happens."))
+            played[chunk] = {s: [x.action for x in t.steps] for s, t in trajs.items()}
+        assert played[3] == played[0], (seed, actions)
+    assert left_out["admissible"] > 0 and left_out["free"] > 0  # replies took more than one call
+    with pytest.raises(ValueError, match="decode_chunk"):
+        LLMPlayer(model, tok, decode_chunk=-1)

@@ -13,6 +13,8 @@ import pytest
 from a3t.trajectory import read_trajectories
 from tests.workflow import ROOT, snakemake, workflow_copy
 
+LINEAR_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
 
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
@@ -48,14 +50,19 @@ def test_gguf_is_converted_once_and_loads_4bit(smollm2_run):
 
 
 def test_rounds_0_and_1_train_adapters_on_bf16_weights_and_evaluate(smollm2_run):
-    """Round 0 (SFT on the teacher's demonstrations) and round 1 (the agent's rollouts and exploration, then the
-    contrastive dataset), each training a LoRA on q/v over the bf16 base and evaluated by SmolLM2 itself."""
-    demos = list(read_trajectories(smollm2_run / "round0" / "teacher" / "trajectories.jsonl"))
-    assert demos and all(t.won for t in demos)
+    """Round 0 (SFT on the teacher's demonstrations of the training tasks and the pretrain split) and round 1 (the
+    agent's rollouts and exploration, then the contrastive dataset), each training a LoRA on every linear module
+    over the bf16 base and evaluated by SmolLM2 itself."""
+    train_demos = list(read_trajectories(smollm2_run / "round0" / "teacher" / "trajectories.jsonl"))
+    extra_demos = list(read_trajectories(smollm2_run / "round0" / "teacher_pretrain" / "trajectories.jsonl"))
+    assert train_demos and extra_demos and all(t.won for t in train_demos + extra_demos)
+    demos = list(read_trajectories(smollm2_run / "round0" / "dataset" / "trajectories.jsonl"))
+    assert sorted(t.split for t in demos) == sorted(t.split for t in train_demos + extra_demos)
+    assert {t.split for t in demos} == {"train", "pretrain"}
     for k in (0, 1):
         adapter = smollm2_run / f"round{k}" / "adapter"
         config = json.loads((adapter / "adapter_config.json").read_text())
-        assert config["r"] == 16 and config["lora_alpha"] == 32 and config["target_modules"] == ["q_proj", "v_proj"]
+        assert config["r"] == 16 and config["lora_alpha"] == 32 and set(config["target_modules"]) == LINEAR_MODULES
         made = json.loads((adapter / "manifest.json").read_text())
         assert made["config"]["compute_dtype"] == "bfloat16" and made["config"]["no_quantize"]
         log = json.loads((adapter / "train_log.json").read_text())

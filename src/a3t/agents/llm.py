@@ -106,8 +106,10 @@ class PrefixCache:
         self.rows[key] = _Row(kv, tokens[-1], 1, list(tokens))
 
     def extends(self, row: _Row | None, prompt: list[int]) -> bool:
+        """Whether ``prompt`` continues what ``row`` holds: longer, or the same tokens ending in a real (uncached) one,
+        as a reply unfinished at the last call is continued."""
         n = len(row.tokens) if row else 0
-        return bool(row) and len(prompt) > n and prompt[:n] == row.tokens
+        return bool(row) and (len(prompt) > n or (len(prompt) == n and row.last_mask == 1)) and prompt[:n] == row.tokens
 
     def inputs(self, keys: list, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
         """input_ids, attention_mask and cache for ``generate`` on these prompts (one per key)."""
@@ -179,16 +181,18 @@ class AdmissibleOnly(LogitsProcessor):
     ``tries[r]`` maps the reply's tokens so far to the tokens that may follow (a command's last token
     is followed by the end token); ``None`` leaves row r free (an ActRe reason). A reply that starts
     with ``think:`` is free after it. Rows past their end token are left alone (``generate`` pads them).
+    ``prior[r]``: row r's reply tokens decoded at earlier calls (a reply continued).
     """
 
-    def __init__(self, start: int, tries: list[dict | None], think: tuple[int, ...]):
+    def __init__(self, start: int, tries: list[dict | None], think: tuple[int, ...], prior: list[tuple[int, ...]] | None = None):
         self.start, self.tries, self.think = start, tries, think
+        self.prior = prior or [()] * len(tries)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for r, trie in enumerate(self.tries):
             if trie is None:
                 continue
-            reply = tuple(input_ids[r, self.start :].tolist())
+            reply = self.prior[r] + tuple(input_ids[r, self.start :].tolist())
             if reply[: len(self.think)] == self.think:
                 continue
             allowed = trie.get(reply)
@@ -257,7 +261,7 @@ def complete_command(reply: str, commands: list[str]) -> str:
 def _whole(replies: list[str], allowed: list[list[str] | None]) -> list[str]:
     """Each constrained reply made a whole command (``allowed`` empty: nothing constrained)."""
     allowed = allowed or [None] * len(replies)
-    return [r if a is None else complete_command(r, a) for r, a in zip(replies, allowed, strict=True)]
+    return [r if a is None or r is None else complete_command(r, a) for r, a in zip(replies, allowed, strict=True)]
 
 
 ACTIONS = ("free", "admissible", "scored")
@@ -276,6 +280,11 @@ class LLMPlayer:
     ``"free"``: any text, as ReAct and the paper. ``think_limit`` (admissible or scored; 0: none): after
     this many thoughts in a row the agent must act (the teacher thinks at most twice in a row; a small
     model left free can think in circles until the step limit).
+
+    ``decode_chunk`` (> 0, with the prefix cache): :meth:`act` decodes at most this many tokens of each reply per
+    call, and a slot whose reply is unfinished sits the env step out and goes on at the next call. A batch
+    step then costs a chunk, not the longest thought: the slots that chose a command act at once, while the
+    few that think decode beside the next step's. Greedy replies are the same tokens either way.
     """
 
     def __init__(
@@ -289,9 +298,14 @@ class LLMPlayer:
         reuse_cache: bool = True,
         actions: str = "free",
         think_limit: int = 0,
+        decode_chunk: int = 0,
     ):
         if actions not in ACTIONS:
             raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
+        if decode_chunk < 0:
+            raise ValueError(f"decode_chunk must be >= 0, got {decode_chunk}")
+        self.decode_chunk = decode_chunk if reuse_cache else 0
+        self._pending: dict = {}  # key -> the reply tokens decoded so far, of a reply unfinished at the last call
         self.model, self.tok, self.actions, self.think_limit = model, tok, actions, think_limit
         self._ids: dict[str, tuple[int, ...]] = {}  # command -> its tokens, for the tries
         self.max_len, self.max_new_tokens, self.temperature = max_len, max_new_tokens, temperature
@@ -304,6 +318,7 @@ class LLMPlayer:
     def start(self, slot: int, game, traj: Trajectory, rng: random.Random) -> None:
         self._lengths[slot] = [self._len(traj.initial_observation)]
         self._first[slot] = 1
+        self._pending = {k: v for k, v in self._pending.items() if k[0] != slot}
 
     def _len(self, text: str) -> int:
         return message_length(self.tok, text)
@@ -352,12 +367,15 @@ class LLMPlayer:
         keys: list | None = None,
         allowed: list[list[str] | None] | None = None,
         may_think: list[bool] | None = None,
-    ) -> list[str]:
+        partial: bool = False,
+    ) -> list[str | None]:
         """Replies to ``prompts``; ``keys`` name the episodes, so that their cached prefixes can be reused.
 
         ``allowed``: per prompt, its admissible commands (``None``: free text, an ActRe prompt). With
         ``actions="admissible"`` or ``"scored"`` the reply is one of them or, where ``may_think`` (default:
-        everywhere) allows, a thought; with ``"free"`` they are ignored.
+        everywhere) allows, a thought; with ``"free"`` they are ignored. ``partial`` (with keys and
+        ``decode_chunk``): a reply decoded ``decode_chunk`` tokens at a time; ``None`` for one not finished
+        yet, which the next call with the same key and prompt continues (scored commands are whole at once).
         """
         tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
         keys = keys if self.prefix is not None else None
@@ -368,22 +386,32 @@ class LLMPlayer:
         if self.actions == "scored":
             return self._generate_scored(tokens, keys, allowed, may_think)
         constrain = allowed if self.actions == "admissible" else [None] * len(prompts)
-        return _whole(self._decode(tokens, keys, constrain, may_think), constrain)
+        return _whole(self._decode(tokens, keys, constrain, may_think, partial), constrain)
 
     def _decode(
-        self, tokens: list[list[int]], keys: list | None, constrain: list[list[str] | None], may_think: list[bool] | None = None
-    ) -> list[str]:
-        """Replies decoded token by token (greedy unless ``temperature``), each constrained to its commands or free."""
+        self,
+        tokens: list[list[int]],
+        keys: list | None,
+        constrain: list[list[str] | None],
+        may_think: list[bool] | None = None,
+        partial: bool = False,
+    ) -> list[str | None]:
+        """Replies decoded token by token (greedy unless ``temperature``), each constrained to its commands or free;
+        with ``partial``, ``decode_chunk`` tokens at a time (see :meth:`generate`)."""
+        partial = partial and keys is not None and self.decode_chunk > 0
+        prior = [tuple(self._pending.pop(k, ())) for k in keys] if partial else [()] * len(tokens)
+        tokens = [t + list(p) for t, p in zip(tokens, prior, strict=True)]
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
-        kwargs.update(max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
+        limit = min(self.decode_chunk, self.max_new_tokens) if partial else self.max_new_tokens
+        kwargs.update(max_new_tokens=limit, eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
         may_think = may_think or [True] * len(tokens)
         tries = [None if a is None else self.trie(a, think) for a, think in zip(constrain, may_think, strict=True)]
 
         def processors(start: int) -> LogitsProcessorList:
             constrained = any(t is not None for t in tries)
-            return LogitsProcessorList([AdmissibleOnly(start, tries, self._tokens(THINK_PREFIX))] if constrained else [])
+            return LogitsProcessorList([AdmissibleOnly(start, tries, self._tokens(THINK_PREFIX), prior)] if constrained else [])
 
         if keys is None:
             ids, mask = _left_pad(tokens, self.tok.pad_token_id)
@@ -401,9 +429,17 @@ class LLMPlayer:
             logits_processor=processors(ids.shape[1]),
             **kwargs,
         )
-        replies = self.prefix.update(ids, mask, out.sequences, out.cache)
-        self.generated_tokens += sum(len(r) for r in replies)
-        return self.tok.batch_decode(replies, skip_special_tokens=True)
+        new = self.prefix.update(ids, mask, out.sequences, out.cache)
+        self.generated_tokens += sum(len(r) for r in new)
+        replies: list[str | None] = []
+        for key, before, after in zip(keys, prior, new, strict=True):
+            reply = [*before, *after]
+            if partial and not (after and after[-1] == self.tok.eos_token_id) and len(reply) < self.max_new_tokens:
+                self._pending[key] = reply
+                replies.append(None)
+            else:
+                replies.append(self.tok.decode(reply[: self.max_new_tokens], skip_special_tokens=True))
+        return replies
 
     def _generate_scored(
         self, tokens: list[list[int]], keys: list | None, allowed: list[list[str] | None], may_think: list[bool]
@@ -493,9 +529,12 @@ class LLMPlayer:
             torch.manual_seed(zlib.crc32(f"{self.seed}/{traj.task_id}/{traj.sample}/{len(traj.steps)}".encode()))
 
     def act(self, trajs: dict[int, Trajectory], admissible: dict[int, list[str]]) -> dict[int, tuple[str, str]]:
+        """Each slot's next (action, source). With ``decode_chunk``, a slot whose reply is unfinished is left out: not
+        stepped this time (``run_episodes`` steps the slots it is given)."""
         slots = sorted(trajs)
         self.seed_for(trajs[slots[0]])
         keys = [(s, trajs[s].task_id, trajs[s].sample) for s in slots]
         prompts = [self.prompt(s, trajs[s]) for s in slots]
-        replies = self.generate(prompts, keys, [admissible[s] for s in slots], [self.may_think(trajs[s]) for s in slots])
-        return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True)}
+        allowed, may_think = [admissible[s] for s in slots], [self.may_think(trajs[s]) for s in slots]
+        replies = self.generate(prompts, keys, allowed, may_think, partial=self.decode_chunk > 0)
+        return {s: (parse_action(r) or "look", "policy") for s, r in zip(slots, replies, strict=True) if r is not None}

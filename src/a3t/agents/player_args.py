@@ -27,6 +27,8 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--actions", choices=ACTIONS, default="free",
                    help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
     p.add_argument("--think-limit", type=int, default=0, help="thoughts in a row after which the agent must act (0: none)")
+    p.add_argument("--decode-chunk", type=int, default=0,
+                   help="tokens of a reply decoded per batch step, the rest at the next steps (0: whole)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
 
@@ -37,6 +39,8 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
     if args.backend == "vllm":
         if args.actions != "free":
             raise A3TError(f"--actions {args.actions} needs the hf backend (vLLM would need guided decoding)")
+        if args.decode_chunk:
+            raise A3TError("--decode-chunk needs the hf backend (vLLM batches continuously itself)")
         from a3t.agents.vllm_player import VLLMPlayer  # the optional extra, imported only when asked for
 
         adapter = args.adapter or None
@@ -45,5 +49,13 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
         return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
     model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
     return LLMPlayer(
-        model, tok, args.max_len, args.max_new_tokens, temperature, args.seed, actions=args.actions, think_limit=args.think_limit
+        model,
+        tok,
+        args.max_len,
+        args.max_new_tokens,
+        temperature,
+        args.seed,
+        actions=args.actions,
+        think_limit=args.think_limit,
+        decode_chunk=args.decode_chunk,
     )

@@ -50,10 +50,16 @@ class VLLMPlayer(LLMPlayer):
         self.params = SamplingParams(temperature=temperature, max_tokens=max_new_tokens, stop_token_ids=stop, seed=seed)
 
     def generate(
-        self, prompts: list[str], keys: list | None = None, allowed: list | None = None, may_think: list | None = None
+        self,
+        prompts: list[str],
+        keys: list | None = None,
+        allowed: list | None = None,
+        may_think: list | None = None,
+        partial: bool = False,
     ) -> list[str]:
-        """Replies to ``prompts`` (``keys`` unused: vLLM's prefix caching finds shared prefixes itself; ``allowed``
-        and ``may_think`` unused: this player's actions are free text, ``agent_from_args`` refuses the others)."""
+        """Replies to ``prompts``, each whole (``keys`` unused: vLLM's prefix caching finds shared prefixes itself;
+        ``allowed`` and ``may_think`` unused: this player's actions are free text, ``agent_from_args`` refuses the
+        others; ``partial`` unused: vLLM batches continuously itself)."""
         ids = self.tok(prompts, add_special_tokens=False)["input_ids"]  # the template already has its special tokens
         outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], self.params, lora_request=self.lora, use_tqdm=False)
         self.generated_tokens += sum(len(o.outputs[0].token_ids) for o in outs)
