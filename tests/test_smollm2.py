@@ -56,6 +56,8 @@ def test_rounds_0_and_1_train_adapters_on_bf16_weights_and_evaluate(smollm2_run)
     train_demos = list(read_trajectories(smollm2_run / "round0" / "teacher" / "trajectories.jsonl"))
     extra_demos = list(read_trajectories(smollm2_run / "round0" / "teacher_pretrain" / "trajectories.jsonl"))
     assert train_demos and extra_demos and all(t.won for t in train_demos + extra_demos)
+    played = json.loads((smollm2_run / "round0" / "teacher_pretrain" / "manifest.json").read_text())["counts"]
+    assert sum(played["episodes"].values()) == 3 and played["kept"] == len(extra_demos)  # the overlay's 3 pretrain games
     demos = list(read_trajectories(smollm2_run / "round0" / "dataset" / "trajectories.jsonl"))
     assert sorted(t.split for t in demos) == sorted(t.split for t in train_demos + extra_demos)
     assert {t.split for t in demos} == {"train", "pretrain"}
