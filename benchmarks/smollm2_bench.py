@@ -100,7 +100,7 @@ def main() -> None:
     p.add_argument("--only", choices=("train", "act"), default=None)
     p.add_argument("--adapter", default=None, help="acting: a trained adapter on the base (default: the bare base)")
     p.add_argument("--think-limit", type=int, default=0, help="acting: model.think_limit")
-    p.add_argument("--arms", default="", help="acting: only the arms whose names contain one of these, comma-separated")
+    p.add_argument("--arms", default="", help="acting: only the arms whose names contain one of these, '|'-separated")
     p.add_argument("--steps", type=int, default=4, help="optimizer steps per training arm")
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--n", type=int, default=8, help="games played per acting arm")
@@ -128,7 +128,7 @@ def main() -> None:
     if args.only in (None, "act"):
         games = load_split(Path(args.games))[: args.n]
         today = None
-        arms = {n: a for n, a in ACT_ARMS.items() if not args.arms or any(x in n for x in args.arms.split(","))}
+        arms = {n: a for n, a in ACT_ARMS.items() if not args.arms or any(x in n for x in args.arms.split("|"))}
         for name, arm in arms.items():
             rate, steps = act_steps_per_second(args.base, args.adapter, games, arm, args.slots, args.step_limit, args.think_limit)
             today = today or rate
