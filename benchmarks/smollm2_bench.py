@@ -29,7 +29,7 @@ import torch
 from transformers import TrainingArguments
 
 from a3t.agents.episodes import Job, run_episodes
-from a3t.agents.llm import LLMPlayer
+from a3t.agents.llm import LLMPlayer, PrefixCache, _left_pad, _positions, _SpareCache
 from a3t.agents.modeling import add_lora, load_agent, load_base, load_tokenizer
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
@@ -47,14 +47,77 @@ TRAIN_ARMS = {  # name: (quantize, compute dtype, LoRA modules, max_len)
     "bfloat16 weights, all 7 modules, 1536": (False, "bfloat16", ALL, 1536),
     "bfloat16 weights, q/v, 1024": (False, "bfloat16", ["q_proj", "v_proj"], 1024),
 }
-ACT_ARMS = {  # name: (actions, weights dtype, decode_chunk)
-    "decoded among the admissible, float32 (today)": ("admissible", "float32", 0),
-    "decoded among the admissible, bfloat16": ("admissible", "bfloat16", 0),
-    "scored in one pass, float32": ("scored", "float32", 0),
-    "scored in one pass, bfloat16": ("scored", "bfloat16", 0),
-    "admissible, bfloat16, 8 tokens a step": ("admissible", "bfloat16", 8),
-    "admissible, bfloat16, 12 tokens a step": ("admissible", "bfloat16", 12),
+ACT_ARMS = {  # name: (actions, weights dtype, decode_chunk, new tokens prefilled in groups of similar length)
+    "decoded among the admissible, float32 (today)": ("admissible", "float32", 0, False),
+    "decoded among the admissible, bfloat16": ("admissible", "bfloat16", 0, False),
+    "scored in one pass, float32": ("scored", "float32", 0, False),
+    "scored in one pass, bfloat16": ("scored", "bfloat16", 0, False),
+    "admissible, bfloat16, 8 tokens a step": ("admissible", "bfloat16", 8, False),
+    "admissible, bfloat16, 12 tokens a step": ("admissible", "bfloat16", 12, False),
+    "admissible, bfloat16, 12 tokens a step, grouped prefill": ("admissible", "bfloat16", 12, True),
 }
+
+
+class CountingPrefix(PrefixCache):
+    """The prefix cache, counting how much of the new tokens' input to ``generate`` is padding: each row's uncached
+    tokens (its new observation, or the one token of a reply it continues) are left-padded to the batch's longest."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new_real = self.new_padded = 0
+
+    def uncached(self, keys: list, prompts: list[list[int]]) -> list[int]:
+        """Per row that extends its cached row, the number of tokens ``inputs`` would feed (0 for a fresh row)."""
+        rows = [self.rows.get(k) for k in keys]
+        pairs = zip(rows, prompts, strict=True)
+        return [row.last_mask + len(p) - len(row.tokens) if self.extends(row, p) else 0 for row, p in pairs]
+
+    def inputs(self, keys: list, prompts: list[list[int]]):
+        ids, mask, cache = super().inputs(keys, prompts)
+        width = cache.layers[0].keys.shape[-2]
+        self.new_real += int(mask[:, width:].sum())
+        self.new_padded += mask[:, width:].numel()
+        return ids, mask, cache
+
+
+class GroupedPrefill(CountingPrefix):
+    """Prototype of a speed lever: before ``generate``, each row's new tokens but the last are prefilled into its cache
+    in groups of rows of similar length (padding at most ``slack`` of a group's tokens), so ``generate`` starts from
+    one token a row instead of every row padded to the longest observation."""
+
+    slack = 0.25
+
+    def inputs(self, keys: list, prompts: list[list[int]]):
+        todo = sorted(((u, j) for j, u in enumerate(self.uncached(keys, prompts)) if u > 1), reverse=True)
+        groups: list[list[tuple[int, int]]] = []
+        for u, j in todo:
+            group = groups[-1] if groups else None
+            if group and group[0][0] * (len(group) + 1) <= (1 + self.slack) * (sum(v for v, _ in group) + u):
+                group.append((u, j))
+            else:
+                groups.append([(u, j)])
+        for group in groups:
+            self._prefill([keys[j] for _, j in group], [prompts[j] for _, j in group])
+        return super().inputs(keys, prompts)
+
+    def _prefill(self, keys: list, prompts: list[list[int]]) -> None:
+        """Each row's uncached tokens but the prompt's last into its keys/values (the last goes to ``generate``)."""
+        rows = [self.rows[k] for k in keys]
+        feed = [[row.last] * row.last_mask + p[len(row.tokens) : -1] for row, p in zip(rows, prompts, strict=True)]
+        lengths = torch.tensor([row.kv[0][0].shape[2] for row in rows])
+        width = int(lengths.max())
+        u_ids, u_mask = _left_pad(feed, self.pad_id)
+        mask = torch.cat([(torch.arange(width) >= width - lengths[:, None]).long(), u_mask], 1)
+        cache = _SpareCache([row.kv for row in rows], width, u_ids.shape[1])
+        dev = self.model.device
+        with torch.no_grad():
+            self.model(
+                input_ids=u_ids.to(dev), attention_mask=mask.to(dev), position_ids=_positions(mask)[:, width:].to(dev),
+                cache=cache, use_cache=True, logits_to_keep=1,
+            )  # fmt: skip
+        for r, (key, p) in enumerate(zip(keys, prompts, strict=True)):
+            real = torch.nonzero(mask[r]).squeeze(1)
+            self.store(key, p, [(la.keys[r : r + 1, :, real], la.values[r : r + 1, :, real]) for la in cache.layers])
 
 
 def train_tokens_per_second(base: str, trajs, weights, tok, arm: tuple, steps: int, batch_size: int) -> float:
@@ -79,17 +142,20 @@ def train_tokens_per_second(base: str, trajs, weights, tok, arm: tuple, steps: i
 
 def act_steps_per_second(
     base: str, adapter: str | None, games, arm: tuple, slots: int, step_limit: int, think_limit: int
-) -> tuple[float, int]:
-    actions, dtype, chunk = arm
+) -> tuple[float, int, int, float]:
+    """env-steps/s, env-steps, games won, and the share of real tokens in ``generate``'s first (new-token) input."""
+    actions, dtype, chunk, grouped = arm
     model, tok = load_agent(base, adapter, quantize=False, compute_dtype=dtype, merge=True)
     player = LLMPlayer(model, tok, max_len=1536, max_new_tokens=48, actions=actions, think_limit=think_limit, decode_chunk=chunk)
+    player.prefix = (GroupedPrefill if grouped else CountingPrefix)(model, tok.pad_token_id, tok.eos_token_id, spare=48)
     with BatchEnv(workers=1, step_limit=step_limit) as env:
         env.reset({i: (g.game_file, g.goal) for i, g in enumerate(games[:slots])})  # games loaded: time the play only
         start = time.perf_counter()
         trajs = run_episodes([Job(g) for g in games], player, env, slots, seed=0, origin="bench", desc="bench")
         seconds = time.perf_counter() - start
     steps = sum(len(t.steps) for t in trajs)
-    return steps / seconds, steps
+    fill = player.prefix.new_real / max(player.prefix.new_padded, 1)
+    return steps / seconds, steps, sum(t.won for t in trajs), fill
 
 
 def main() -> None:
@@ -130,9 +196,15 @@ def main() -> None:
         today = None
         arms = {n: a for n, a in ACT_ARMS.items() if not args.arms or any(x in n for x in args.arms.split("|"))}
         for name, arm in arms.items():
-            rate, steps = act_steps_per_second(args.base, args.adapter, games, arm, args.slots, args.step_limit, args.think_limit)
+            rate, steps, won, fill = act_steps_per_second(
+                args.base, args.adapter, games, arm, args.slots, args.step_limit, args.think_limit
+            )
             today = today or rate
-            print(f"act    {name:46s} {steps:4d} env-steps {rate:6.2f} steps/s  {rate / today:5.2f}x", flush=True)
+            print(
+                f"act    {name:56s} {steps:4d} env-steps {won:3d} won  new-token input {fill:4.0%} real  "
+                f"{rate:6.2f} steps/s  {rate / today:5.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
