@@ -1,17 +1,19 @@
 """Shard benchmark: a stage's episodes as N jobs of T/N threads side by side vs one job of T threads.
 
     python benchmarks/shard_bench.py [--base results/base_model] [--adapter results/round0/adapter]
-        [--games valid_unseen=results/games/valid_unseen/manifest.csv] [--threads 2] [--shards 2]
+        [--games valid_unseen=results/games/valid_unseen/manifest.csv] [--threads 2] [--shards 2] [--player-args "..."]
 
 Both play the same games with the evaluate stage's CLI (greedy, admissible actions, the merged CPU
-path), as Snakemake runs its jobs: one process of ``--threads`` threads, then ``--shards`` processes of
-``threads // shards`` threads at once. It checks that the gathered trajectories are the same bytes. The
-last line is the speedup of the shards (wall time of one job / wall time of the shards).
+path, and the options ``--player-args`` adds, e.g. a pretrained base's), as Snakemake runs its jobs:
+one process of ``--threads`` threads, then ``--shards`` processes of ``threads // shards`` threads at
+once. It checks that the gathered trajectories are the same bytes. The last line is the speedup of
+the shards (wall time of one job / wall time of the shards).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace, shards: int, out: Path) -> float:
     threads = max(1, args.threads // shards)
     common = [sys.executable, "-m", "a3t.stages.evaluate", "--base", args.base, "--adapter", args.adapter, "--games", *args.games]
     common += ["--merge", "--actions", "admissible", "--max-len", "1536", "--max-new-tokens", "48", "--batch-size", "16"]
-    common += ["--threads", str(threads), "--workers", "2"]
+    common += ["--threads", str(threads), "--workers", "2", *shlex.split(args.player_args)]
     folders = [out / f"{i}of{shards}" for i in range(1, shards + 1)]
     start = time.perf_counter()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
@@ -47,6 +49,7 @@ def main() -> None:
     p.add_argument("--games", nargs="+", default=["valid_unseen=results/games/valid_unseen/manifest.csv"])
     p.add_argument("--threads", type=int, default=2, help="the cores the stage has")
     p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--player-args", default="", help="more evaluate options (later ones win), e.g. config/smollm2.yaml's")
     args = p.parse_args()
     missing = [x for x in (args.base, args.adapter, *(g.partition("=")[2] for g in args.games)) if not Path(x).exists()]
     if missing:

@@ -10,7 +10,9 @@ for the weights NF4 with float32 compute (today), NF4 with bfloat16 compute, pla
 bfloat16, and for LoRA on fewer modules or a shorter ``max_len``. Acting: the base plays the same games
 batched with the prefix cache, actions decoded token by token among the admissible commands (today)
 or chosen by scoring every command in one pass (``actions: scored``), with float32 or bfloat16 weights,
-and replies decoded a chunk of tokens per batch step (``model.decode_chunk``); env-steps/s. ``--adapter``
+and replies decoded a chunk of tokens per batch step (``model.decode_chunk``), or with each row's new
+tokens prefilled in groups of similar length first (a prototype, :class:`GroupedPrefill`); env-steps/s,
+games won, and the share of real tokens in ``generate``'s new-token input. ``--adapter``
 plays a trained agent (a round's adapter) instead of the bare base. Every line ends with its ratio
 against today's path.
 """
