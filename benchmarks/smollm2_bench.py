@@ -149,7 +149,8 @@ def act_steps_per_second(
     actions, dtype, chunk, grouped = arm
     model, tok = load_agent(base, adapter, quantize=False, compute_dtype=dtype, merge=True)
     player = LLMPlayer(model, tok, max_len=1536, max_new_tokens=48, actions=actions, think_limit=think_limit, decode_chunk=chunk)
-    player.prefix = (GroupedPrefill if grouped else CountingPrefix)(model, tok.pad_token_id, tok.eos_token_id, spare=48)
+    prefix = GroupedPrefill if grouped else CountingPrefix  # in place of the player's own, as LLMPlayer makes it
+    player.prefix = prefix(model, tok.pad_token_id, tok.eos_token_id, spare=player.max_new_tokens)
     with BatchEnv(workers=1, step_limit=step_limit) as env:
         env.reset({i: (g.game_file, g.goal) for i, g in enumerate(games[:slots])})  # games loaded: time the play only
         start = time.perf_counter()
