@@ -9,10 +9,15 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import Cache, DynamicLayer
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from a3t.agents.prompts import message_length, messages, parse_action
 from a3t.envs.grammar import THINK_PREFIX, grammar_variants, is_thought
 from a3t.trajectory import Trajectory
+
+# transformers renamed a model's cache argument and output field from ``past_key_values`` to ``cache`` within 5.x
+# (5.25 has ``cache``; 5.17, on the GPU machine, ``past_key_values`` alone): the one this install has.
+_CACHE = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 @dataclass
@@ -128,11 +133,11 @@ class PrefixCache:
             ids, mask = _left_pad([prompts[j][:-1] for j in fresh], self.pad_id)
             ids, mask = ids.to(self.model.device), mask.to(self.model.device)
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), cache=DynamicCache(), use_cache=True
+                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **{_CACHE: DynamicCache()}
             )
             for r, j in enumerate(fresh):
                 start = int(mask.shape[1] - mask[r].sum())
-                kv = [(la.keys[r : r + 1, :, start:], la.values[r : r + 1, :, start:]) for la in out.cache.layers]
+                kv = [(la.keys[r : r + 1, :, start:], la.values[r : r + 1, :, start:]) for la in getattr(out, _CACHE).layers]
                 cached[j] = kv
                 uncached[j] = ([prompts[j][-1]], [1])
         lengths = torch.tensor([kv[0][0].shape[2] for kv in cached])
@@ -424,12 +429,12 @@ class LLMPlayer:
         out = self.model.generate(
             input_ids=ids,
             attention_mask=mask,
-            cache=cache,
             return_dict_in_generate=True,
             logits_processor=processors(ids.shape[1]),
             **kwargs,
+            **{_CACHE: cache},
         )
-        new = self.prefix.update(ids, mask, out.sequences, out.cache)
+        new = self.prefix.update(ids, mask, out.sequences, getattr(out, _CACHE))
         self.generated_tokens += sum(len(r) for r in new)
         replies: list[str | None] = []
         for key, before, after in zip(keys, prior, new, strict=True):
@@ -505,14 +510,14 @@ class LLMPlayer:
             input_ids=torch.tensor([new + tree.tokens], device=dev),
             attention_mask=mask[None, None].to(dev),
             position_ids=positions[None].to(dev),
-            cache=cache,
             use_cache=True,
             logits_to_keep=n + 1,
+            **{_CACHE: cache},
         )
         logp = out.logits[0].float().log_softmax(-1).cpu()  # row 0: after the prompt; row 1 + j: after node j
         node_logp = logp[torch.tensor(tree.parents) + 1, torch.tensor(tree.tokens)]
         if key is not None:
-            kv = [(la.keys[:, :, : past + u - 1], la.values[:, :, : past + u - 1]) for la in out.cache.layers]
+            kv = [(la.keys[:, :, : past + u - 1], la.values[:, :, : past + u - 1]) for la in getattr(out, _CACHE).layers]
             self.prefix.store(key, prompt, kv)
         return torch.stack([node_logp[path].sum() for path in tree.paths])
 
