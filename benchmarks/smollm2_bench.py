@@ -31,7 +31,7 @@ import torch
 from transformers import TrainingArguments
 
 from a3t.agents.episodes import Job, run_episodes
-from a3t.agents.llm import LLMPlayer, PrefixCache, _left_pad, _positions, _SpareCache
+from a3t.agents.llm import _CACHE, LLMPlayer, PrefixCache, _left_pad, _positions, _SpareCache
 from a3t.agents.modeling import add_lora, load_agent, load_base, load_tokenizer
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
@@ -115,7 +115,7 @@ class GroupedPrefill(CountingPrefix):
         with torch.no_grad():
             self.model(
                 input_ids=u_ids.to(dev), attention_mask=mask.to(dev), position_ids=_positions(mask)[:, width:].to(dev),
-                cache=cache, use_cache=True, logits_to_keep=1,
+                use_cache=True, logits_to_keep=1, **{_CACHE: cache},
             )  # fmt: skip
         for r, (key, p) in enumerate(zip(keys, prompts, strict=True)):
             real = torch.nonzero(mask[r]).squeeze(1)
