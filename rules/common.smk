@@ -117,9 +117,29 @@ def previous_eval(wildcards):
 
 
 def train_params(wildcards):
-    """The train config slice round k depends on: round 0 is SFT (no failures, its own epochs)."""
-    drop = ("epochs", "max_steps", "fail_weight", "neg_nll_cap") if int(wildcards.round) == 0 else ("epochs_round0",)
-    return {k: v for k, v in config["train"].items() if k not in drop}
+    """The train config slice round k depends on: round 0 is SFT (no failures, its own epochs); a warm start's
+    rounds >= 1 learn at ``warm_lr``. The warm-start keys themselves are left out (the adapter it continues is in
+    train_contrast), so that trees made before they existed stay current."""
+    k = int(wildcards.round)
+    drop = ("epochs", "max_steps", "fail_weight", "neg_nll_cap") if k == 0 else ("epochs_round0",)
+    t = {key: v for key, v in config["train"].items() if key not in (*drop, "warm_start", "warm_lr")}
+    if k > 0 and config["train"]["warm_start"]:
+        t["lr"] = config["train"]["warm_lr"]
+    return t
+
+
+def warm_start_adapter(wildcards):
+    """The adapter round k >= 1 continues under train.warm_start (the round before's), else none."""
+    return previous_adapter(wildcards) if config["train"]["warm_start"] and int(wildcards.round) > 0 else []
+
+
+def train_contrast(wildcards):
+    """Round k >= 1's flags: the failure weight and its cap, the step count, and the adapter a warm start continues."""
+    if int(wildcards.round) == 0:
+        return ""
+    t = config["train"]
+    flags = f"--fail-weight {t['fail_weight']} --neg-nll-cap {t['neg_nll_cap']} --max-steps {t['max_steps']}"
+    return flags + (f" --init-adapter {previous_adapter(wildcards)}" if t["warm_start"] else "")
 
 
 def generation_params():

@@ -1,9 +1,11 @@
 rule train:
     """QLoRA on round k's dataset: SFT on the teacher's demonstrations in round 0, then binarized-reward
-    policy gradient on the accumulated contrastive dataset (a fresh adapter each round)."""
+    policy gradient on the accumulated contrastive dataset (a fresh adapter each round, or the round before's
+    continued: train.warm_start)."""
     input:
         data="results/round{round}/dataset/trajectories.jsonl",
         base=base_model_input,
+        init=warm_start_adapter,
         signature=signature("train"),
     output:
         directory("results/round{round}/adapter"),
@@ -14,12 +16,7 @@ rule train:
         t=train_params,
         epochs=lambda w: config["train"]["epochs_round0"] if int(w.round) == 0 else config["train"]["epochs"],
         flags=train_flags(),
-        contrast=lambda w: (
-            ""
-            if int(w.round) == 0
-            else f"--fail-weight {config['train']['fail_weight']} --neg-nll-cap {config['train']['neg_nll_cap']} "
-            f"--max-steps {config['train']['max_steps']}"
-        ),
+        contrast=train_contrast,
         seed=config["seed"],
     log:
         "results/logs/round{round}/train.log",

@@ -79,3 +79,4 @@ def test_rounds_0_and_1_train_adapters_on_bf16_weights_and_evaluate(smollm2_run)
     assert len(dataset) > len(demos)  # round 1 added its own trajectories to the demonstrations
     made = json.loads((smollm2_run / "round1" / "adapter" / "manifest.json").read_text())
     assert made["config"]["max_steps"] == 2 and made["counts"]["trajectories"] == len(dataset)
+    assert made["config"]["init_adapter"] == "results/round0/adapter" and made["config"]["lr"] == 3e-4  # warm start

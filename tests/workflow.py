@@ -73,6 +73,8 @@ CONFIG_CASES = [
     (("eval", "batch_size", 3), "results/round0/eval.json", EVAL),
     # round 0 is SFT: failures' weight only reaches rounds >= 1 (train + its evaluation), not rollouts
     (("train", "fail_weight", -0.5), "results/round1/eval.json", {"train": 1, **EVAL}),
+    (("train", "warm_start", False), "results/round1/eval.json", {}),  # the key at its default: trees made before it stay
+    (("train", "warm_start", True), "results/round1/eval.json", {"train": 1, **EVAL}),  # round 1 continues round 0's
     (("filter", "keep_failures", False), "results/round1/eval.json", ROUND1),
     (("explore", "p_sample", 0.25), "results/round1/eval.json", {**EXPLORE, **ROUND1}),
     (("games", "seed", 1), "results/round1/eval.json", EVERYTHING),

@@ -95,9 +95,21 @@ def _damaged(folder: str, err: Exception) -> A3TError:
     )
 
 
-def add_lora(model, r: int, alpha: int, dropout: float, targets: list[str], quantized: bool = True):
+def add_lora(
+    model, r: int, alpha: int, dropout: float, targets: list[str], quantized: bool = True, init_adapter: str | None = None
+):
+    """A trainable LoRA on ``model``: fresh, or ``init_adapter``'s weights to train on (its r, alpha and targets must be
+    the ones asked for: a warm start continues the same adapter)."""
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if init_adapter:
+        check_adapter(init_adapter)
+        saved = LoraConfig.from_pretrained(init_adapter)
+        asked = {"r": r, "lora_alpha": alpha, "target_modules": sorted(targets)}
+        found = {"r": saved.r, "lora_alpha": saved.lora_alpha, "target_modules": sorted(saved.target_modules)}
+        if asked != found:
+            raise A3TError(f"{init_adapter}/adapter_config.json: {found} differs from the LoRA asked for, {asked}")
+        return PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
     return get_peft_model(model, config)
 

@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--neg-nll-cap", type=float, default=5.0)
     p.add_argument("--include-observations", action="store_true")
     p.add_argument("--actre", action="store_true", help="also train ActRe (action -> reason) on the successes")
+    p.add_argument("--init-adapter", default="", help="continue this saved adapter instead of a fresh one (a warm start)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -162,7 +163,15 @@ def main(argv: list[str] | None = None) -> None:
     tok = load_tokenizer(args.base, args.gguf_file)
     data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations, args.actre)
     model = load_base(args.base, quantize=not args.no_quantize, compute_dtype=args.compute_dtype, gguf_file=args.gguf_file)
-    model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.target_modules.split(","), not args.no_quantize)
+    model = add_lora(
+        model,
+        args.lora_r,
+        args.lora_alpha,
+        args.lora_dropout,
+        args.target_modules.split(","),
+        not args.no_quantize,
+        args.init_adapter,
+    )
     with atomic_dir(args.out) as tmp:
         targs = TrainingArguments(
             output_dir=str(tmp / "trainer"),
