@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import MistralConfig, MistralForCausalLM
 
-from a3t.agents.llm import PrefixCache, _SpareCache
+from a3t.agents.llm import _CACHE, PrefixCache, _SpareCache
 
 PAD, EOS, VOCAB = 0, 4, 300
 
@@ -37,9 +37,9 @@ def alone(model, prompt: list[int], max_new: int) -> list[int]:
 
 def batched(model, cache: PrefixCache, keys: list, prompts: list[list[int]], max_new: int) -> list[list[int]]:
     ids, mask, kv = cache.inputs(keys, prompts)
-    out = model.generate(input_ids=ids, attention_mask=mask, cache=kv, return_dict_in_generate=True, max_new_tokens=max_new,
-                         do_sample=False, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
-    return cache.update(ids, mask, out.sequences, out.cache)
+    out = model.generate(input_ids=ids, attention_mask=mask, **{_CACHE: kv}, return_dict_in_generate=True,
+                         max_new_tokens=max_new, do_sample=False, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
+    return cache.update(ids, mask, out.sequences, getattr(out, _CACHE))  # the cache's name in this transformers
 
 
 @torch.no_grad()
