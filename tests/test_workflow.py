@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -353,6 +354,13 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
             else:
                 for column, value in zip(columns, (gained, lost, mcnemar_exact_p(gained, lost)), strict=True):
                     same(k, "all", column, value)
+        bench, seconds = res / "benchmarks" / d.name, defaultdict(float)  # a job's seconds: row 2, column 1
+        for tsv in bench.rglob("*.tsv"):
+            seconds[tsv.relative_to(bench).parts[0].removesuffix(".tsv")] += float(tsv.read_text().split()[10])
+        assert {"dataset", "evaluate", "train"} <= set(seconds) and ("explore" in seconds) == (k > 0)
+        for stage, s in seconds.items():
+            same(k, "all", f"minutes_{stage}", round(s / 60, 1))
+        same(k, "all", "minutes", round(sum(seconds.values()) / 60, 1))
         c = json.loads((d / "dataset" / "manifest.json").read_text())["counts"]
         same(k, "all", "dataset_positives", c["positives"])
         same(k, "all", "dataset_negatives", c["negatives"])

@@ -6,7 +6,9 @@ Every number is counted from the trajectories each round wrote (evaluation, roll
 dataset) and the accumulated-solved lists of its eval.json. Rows: one per round and task type, plus
 ``all``. Each evaluation split has its success's Wilson 95% interval and, from round 1 on, the
 comparison with the first round on the same games: the games only round k won (``gained``), those only
-the first round won (``lost``) and McNemar's exact p-value.
+the first round won (``lost``) and McNemar's exact p-value. The ``all`` row of summary.csv also has
+the minutes of the round's jobs by stage, summed over shards, from its Snakemake benchmarks
+(``results/benchmarks/round<k>``).
 Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
 ``success.png`` (overall success by round with its 95% band and the accumulated success; games won per
 task type as a heat table), ``dataset.png`` (dataset growth) and ``exploration.png`` (exploration yield).
@@ -42,6 +44,20 @@ def _read(path: Path) -> list[Trajectory]:
 
 def _won(trajs: list[Trajectory]) -> dict[str, bool]:
     return {t.task_id: t.won for t in trajs}
+
+
+def job_minutes(benchmarks: Path) -> dict[str, float]:
+    """``{minutes_<stage>: ..., minutes: total}``: the seconds of each stage's jobs in one round's benchmark folder
+    (``results/benchmarks/round<k>``, one ``<stage>.tsv`` or ``<stage>/<shard>.tsv`` a job), summed over shards,
+    in minutes. The round's wall time when its jobs ran one at a time. Empty when the folder is missing."""
+    seconds: dict[str, float] = defaultdict(float)
+    for tsv in sorted(benchmarks.rglob("*.tsv")):
+        runs = pd.read_csv(tsv, sep="\t")
+        if "s" not in runs.columns:
+            raise A3TError(f"{tsv}: not a Snakemake benchmark (no column 's')")
+        seconds[tsv.relative_to(benchmarks).parts[0].removesuffix(".tsv")] += float(runs["s"].sum())
+    out = {f"minutes_{stage}": round(s / 60, 1) for stage, s in sorted(seconds.items())}
+    return out | {"minutes": round(sum(seconds.values()) / 60, 1)} if out else {}
 
 
 def round_rows(d: Path, first: Path | None = None) -> list[dict]:
@@ -93,6 +109,7 @@ def round_rows(d: Path, first: Path | None = None) -> list[dict]:
     for kind in list(rows):
         trajs = data.get(kind, [])
         rows[kind].update(dataset_positives=sum(t.won for t in trajs), dataset_negatives=sum(not t.won for t in trajs))
+    rows[ALL].update(job_minutes(d.parent / "benchmarks" / d.name))
     return [{"task_type": kind, **row} for kind, row in sorted(rows.items(), key=lambda kv: (kv[0] != ALL, kv[0]))]
 
 
@@ -107,6 +124,7 @@ def summary_table(rounds: list[Path]) -> pd.DataFrame:
     evals = [f"{split}{suffix}" for split in sorted(splits, reverse=True) for suffix in EVAL_COLUMNS]
     order = ["round", "task_type", *evals, "train_success", "explored_tasks", "explore_episodes", "explore_successes",
              "explored_tasks_solved", "successes_per_explored_task", "dataset_positives", "dataset_negatives"]  # fmt: skip
+    order += sorted(c for c in table.columns if c.startswith("minutes_")) + ["minutes"]
     return table[[c for c in order if c in table.columns]]
 
 
