@@ -12,38 +12,21 @@ rounds 0..4 under 30 min, peak under 4 GB, the no-op check under 5 s (a ratio > 
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pandas as pd
+from a3t.stages.report import benchmark_jobs
 
 GOAL_SPAN_S, GOAL_PEAK_MB, GOAL_NOOP_S = 30 * 60, 4096, 5.0
-
-
-def collect(bench_dir: Path) -> pd.DataFrame:
-    rows = []
-    for tsv in sorted(bench_dir.rglob("*.tsv")):
-        rel = tsv.relative_to(bench_dir)
-        row = pd.read_csv(tsv, sep="\t").iloc[-1]
-        rnd = rel.parts[0].removeprefix("round") if rel.parts[0].startswith("round") else ""
-        end = tsv.stat().st_mtime
-        seconds = float(row["s"])
-        rule = rel.parent.name if re.fullmatch(r"\d+of\d+", tsv.stem) else tsv.stem  # a shard: <rule>/<i>of<n>.tsv
-        rows.append({
-            "rule": rule, "round": rnd, "job": str(rel.with_suffix("")), "seconds": seconds,
-            "max_rss_mb": float(row["max_rss"]), "cpu_seconds": float(row["cpu_time"]), "start": end - seconds, "end": end,
-        })  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, default=Path("results"))
     args = p.parse_args()
-    table = collect(args.results / "benchmarks")
+    table = benchmark_jobs(args.results / "benchmarks")
     if table.empty:
         sys.exit(f"no benchmark files under {args.results / 'benchmarks'}: run the pipeline first (`make run`)")
     table.drop(columns=["start", "end"]).to_csv(args.results / "benchmarks.csv", index=False)
