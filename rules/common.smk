@@ -8,6 +8,7 @@ import sys
 from snakemake.iocontainers import Wildcards
 
 from a3t.config import canonical, typed_command_line, validate_config
+from a3t.hardware import choose, slow_warning
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
 from a3t.signatures import check, make_signature
 
@@ -16,12 +17,27 @@ SCHEMA = workflow.source_path("../config/schema.yaml")
 typed_command_line(config, workflow.config_settings.config, SCHEMA)
 validate_config(config, schema=SCHEMA)
 config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
+# model.compute_dtype (auto: bfloat16 where this machine computes it natively) chosen once, here: the dtype is in the
+# model stages' params, so a tree extended on a machine that chooses another says so (a3t verify) and reruns them
+COMPUTE = choose(config["model"]["compute_dtype"])
+print(f"a3t: {COMPUTE.line}", file=sys.stderr)
+if COMPUTE.slow:
+    print(f"a3t: {slow_warning(COMPUTE)}", file=sys.stderr)
 
 SPLITS = ["pretrain", "train", "valid_seen", "valid_unseen"]
 PY = f"{sys.executable} -m"
 # OpenMP threads that sleep when idle instead of spinning: two jobs' torch threads on the same cores otherwise
 # spin against each other (two 2-thread processes on 2 cores: 6-30x slower; docs/performance.md). Jobs inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+onstart:
+    # on a SLURM cluster: job states read whole whichever status command the plugin asks (a3t.slurm), said in one line
+    plugin = workflow.executor_plugin
+    if plugin is not None and plugin.name == "slurm":
+        from a3t.slurm import status_line
+
+        print(status_line(workflow.executor_settings), file=sys.stderr)
 
 
 wildcard_constraints:
@@ -81,7 +97,7 @@ def gguf_input():
 
 def model_args():
     m = config["model"]
-    args = f"--base {base_model()} --compute-dtype {m['compute_dtype']}"
+    args = f"--base {base_model()} --compute-dtype {COMPUTE.dtype}"
     if not m["quantize"]:
         args += " --no-quantize"
     return args

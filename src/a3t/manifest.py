@@ -48,13 +48,18 @@ def output_files(out_dir: Path) -> list[Path]:
     return sorted(p for p in files if not any(x.startswith(".") for x in p.relative_to(out_dir).parts))
 
 
-def write_manifest(out_dir: str | Path, stage: str, config: dict, inputs: list[str | Path] = (), **counts) -> dict:
-    """Write ``manifest.json`` into ``out_dir`` and return it; call it after the stage wrote its outputs there."""
+def write_manifest(
+    out_dir: str | Path, stage: str, config: dict, inputs: list[str | Path] = (), compute: str | None = None, **counts
+) -> dict:
+    """Write ``manifest.json`` into ``out_dir`` and return it; call it after the stage wrote its outputs there.
+    ``compute``: a model stage's compute dtype line (a3t.hardware), e.g. ``compute dtype: float32 (CPU capability
+    AVX2, no native bfloat16)``."""
     out_dir = Path(out_dir)
     manifest = {
         "stage": stage,
         "config": config,
         "seed": config.get("seed"),
+        **({"compute_dtype": compute} if compute else {}),
         "inputs": {str(p): file_hash(p) for p in inputs if Path(p).is_file()},
         "outputs": {p.relative_to(out_dir).as_posix(): file_hash(p) for p in output_files(out_dir)},
         "code_version": code_version(),

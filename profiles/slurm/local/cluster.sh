@@ -12,11 +12,13 @@
 # and a `gpu` partition on the same node whose one "GPU" is /dev/null: the paper profile's GPU requests
 # (--gpus=1) are scheduled as on a cluster, and the jobs run on the CPU.
 # Everything lives in $A3T_SLURM_DIR (default /tmp/a3t-slurm-$UID); ports $A3T_SLURM_PORT .. +3 (default
-# 16817: slurmctld, slurmd, slurmdbd, MariaDB). A daemon that cannot start gives one line: which, and why.
+# 16817: slurmctld, slurmd, slurmdbd, MariaDB); $A3T_SLURM_MIN_JOB_AGE: how long slurmctld (and so squeue) keeps
+# an ended job, in seconds (default 300, SLURM's). A daemon that cannot start gives one line: which, and why.
 set -euo pipefail
 
 DIR=${A3T_SLURM_DIR:-/tmp/a3t-slurm-$(id -u)}
 PORT=${A3T_SLURM_PORT:-16817}
+MIN_JOB_AGE=${A3T_SLURM_MIN_JOB_AGE:-300}
 CTLD_PORT=$PORT SLURMD_PORT=$((PORT + 1)) DBD_PORT=$((PORT + 2)) DB_PORT=$((PORT + 3))
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)  # in start order; stopped in reverse
 PACKAGES=(munge mariadb-server slurmdbd slurmctld slurmd slurm-client)
@@ -101,7 +103,7 @@ AccountingStoragePass=$DIR/munge.sock
 AccountingStorageTRES=gres/gpu
 AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/linux
-MinJobAge=300
+MinJobAge=$MIN_JOB_AGE
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP

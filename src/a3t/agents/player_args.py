@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from a3t import hardware
 from a3t.agents.llm import ACTIONS, LLMPlayer
 from a3t.agents.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.io import A3TError
@@ -22,7 +23,7 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--workers", type=int, default=2, help="environment worker processes")
     p.add_argument("--no-quantize", action="store_true")
     p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
-    p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--compute-dtype", default="auto", choices=hardware.DTYPES, help="auto: bfloat16 where native (a3t.hardware)")
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
     p.add_argument("--actions", choices=ACTIONS, default="free",
                    help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
@@ -31,6 +32,14 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
                    help="tokens of a reply decoded per batch step, the rest at the next steps (0: whole)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+
+
+def resolve_compute_dtype(args: argparse.Namespace) -> str:
+    """``--compute-dtype`` as this machine computes it (auto resolved, a3t.hardware), its line logged; the line, for
+    the stage's manifest."""
+    compute = hardware.resolve(args.compute_dtype)
+    args.compute_dtype = compute.dtype
+    return compute.line
 
 
 def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM
 
+from a3t import hardware
 from a3t.agents.modeling import DTYPES, load_base, load_tokenizer
 from a3t.io import atomic_dir, run_cli
 from a3t.locate import resolve_base
@@ -25,9 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.stages.convert_base", description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="a directory (or pkg:PACKAGE, or a hub id) holding the GGUF file")
     p.add_argument("--gguf-file", required=True, help="the GGUF file inside --base")
-    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="dtype of the saved weights")
+    p.add_argument("--dtype", default="auto", choices=hardware.DTYPES, help="dtype of the saved weights (auto: a3t.hardware)")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
+    compute = hardware.resolve(args.dtype)
+    args.dtype = compute.dtype
     base = resolve_base(args.base)
     gguf_model = load_base(base, quantize=False, compute_dtype=args.dtype, gguf_file=args.gguf_file)
     config = gguf_model.config  # transformers will not save a model it loaded from GGUF: copy it into a plain one
@@ -43,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         n_params = sum(p.numel() for p in model.parameters())
         config = {"base": args.base, "gguf_file": args.gguf_file, "dtype": args.dtype}
         gguf = Path(base) / args.gguf_file
-        write_manifest(tmp, "convert_base", config, inputs=[gguf], parameters=n_params, architecture=model.config.model_type)
+        write_manifest(
+            tmp, "convert_base", config, inputs=[gguf], compute=compute.line, parameters=n_params,
+            architecture=model.config.model_type,
+        )  # fmt: skip
     print(f"{args.base}/{args.gguf_file}: {model.config.model_type}, {n_params / 1e6:.1f}M parameters -> {args.out}")
 
 

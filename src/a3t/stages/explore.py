@@ -30,7 +30,7 @@ from a3t.agents.actre import actre_prompt, parse_reason
 from a3t.agents.endpoint import add_endpoint_args, endpoint_from_args
 from a3t.agents.episodes import Job, run_episodes
 from a3t.agents.llm import LLMPlayer
-from a3t.agents.player_args import add_agent_args, agent_from_args
+from a3t.agents.player_args import add_agent_args, agent_from_args, resolve_compute_dtype
 from a3t.agents.prompted import EndpointActRe, game_grammar
 from a3t.agents.prompts import parse_action
 from a3t.agents.scripted_actre import ScriptedActRe
@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.samples < 1:
         raise A3TError(f"--samples must be >= 1, got {args.samples}")
     torch.set_num_threads(args.threads)
+    compute = resolve_compute_dtype(args)
     games = {g.task_id: g for g in load_split(args.games)}
     failed = shard_of(failed_tasks(args.rollouts), args.shard)
     unknown = [t for t in failed if t not in games]
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         counts["endpoint"] = endpoint.stats()
     skip = ("out", "workers", "threads", "endpoint_key_env", "endpoint_cache")
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in skip}
-    write_manifest(args.out.parent, "explore", config, inputs=[args.rollouts, args.games], **counts)
+    write_manifest(args.out.parent, "explore", config, inputs=[args.rollouts, args.games], compute=compute, **counts)
     print(dumps(counts), f"in {time.perf_counter() - start:.0f} s")  # wall time in the log, not in the manifest
 
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
+from a3t import hardware
 from a3t.agents.actre import encode_actre, has_reasons
 from a3t.agents.modeling import add_lora, load_base, load_tokenizer
 from a3t.agents.prompts import fit_messages, trajectory_messages
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lora-alpha", type=int, default=32)
     p.add_argument("--lora-dropout", type=float, default=0.05)
     p.add_argument("--target-modules", default="q_proj,v_proj")
-    p.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--compute-dtype", default="auto", choices=hardware.DTYPES, help="auto: bfloat16 where native (a3t.hardware)")
     p.add_argument("--no-quantize", action="store_true", help="LoRA on the full-precision base (debugging only)")
     p.add_argument("--fail-weight", type=float, default=-1.0)
     p.add_argument("--neg-nll-cap", type=float, default=5.0)
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    compute = hardware.resolve(args.compute_dtype)
+    args.compute_dtype = compute.dtype
     trajs, weights = load_data(args.data, args.fail_weight)
     tok = load_tokenizer(args.base, args.gguf_file)
     data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations, args.actre)
@@ -207,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             "train",
             config,
             inputs=args.data,
+            compute=compute.line,
             trajectories=len(trajs),
             positives=sum(w > 0 for w in weights),
             negatives=sum(w < 0 for w in weights),
