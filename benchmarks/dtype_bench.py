@@ -3,7 +3,8 @@
     python benchmarks/dtype_bench.py [--threads 2] [--seconds 2]
 
 Each arm runs in its own process (the emulation is environment variables read at torch's start:
-``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``): a 1024x576 @ 576x1536 matmul (SmolLM2's MLP shape) in
+``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``: torch's, oneDNN's and MKL's
+kernels capped at AVX2): a 1024x576 @ 576x1536 matmul (SmolLM2's MLP shape) in
 GFLOPS, and a forward pass of a randomly initialised SmolLM2-shaped model (30 layers, width 576, 16 rows x 64
 tokens) in tokens/s, each in float32 and bfloat16, and what ``model.compute_dtype: auto`` picks there. The
 measured AVX2 machine (a first-generation EPYC, 2 threads, torch 2.13): matmul 24.0 GFLOPS float32, 0.8 bfloat16;
@@ -19,7 +20,7 @@ import os
 import subprocess
 import sys
 
-EMULATED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+EMULATED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 WORK = """
 import json, sys, time, torch

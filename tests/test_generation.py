@@ -169,28 +169,40 @@ def test_scoring_candidates_in_one_tree_pass_equals_scoring_each_alone(model):
     assert torch.allclose(uncached, torch.tensor([logp_alone(model, prompt, c) for c in candidates]), atol=1e-4)
 
 
+def thinking_model(tok, seed: int = 0):
+    """:func:`agent_model` whose every reply starts a thought when free to: the first token of ``think:`` gets +20 on
+    its logit."""
+    model = agent_model(tok, seed)
+    bias = torch.zeros(model.config.vocab_size)
+    bias[tok("think:", add_special_tokens=False)["input_ids"][0]] = 20.0
+    model.lm_head.register_forward_hook(lambda module, args, logits: logits + bias)
+    return model
+
+
 def test_think_limit_makes_the_agent_act_after_that_many_thoughts_in_a_row():
     """``think_limit``: a thought is allowed until the last ``think_limit`` steps were all thoughts; then the reply is
-    a command, whether decoded among the admissible commands or scored (this untrained model would think)."""
+    a command, whether decoded among the admissible commands or scored. The model would think at every step: without
+    the limit it does, in both modes."""
     from a3t.agents.llm import LLMPlayer
     from a3t.trajectory import Step, Trajectory
 
     commands = ["go to cabinet 1", "open fridge 1", "take apple 1 from cabinet 1"]
     thought = Step("think: First I need to find an apple.", "OK.")
     tok = agent_tokenizer([OPENING, *commands, thought.action, "OK."])
-    model = agent_model(tok)
+    model = thinking_model(tok)
     histories = {0: [thought, thought], 1: [Step(commands[0], "OK."), thought], 2: [thought, thought, Step(commands[1], "OK.")]}
     trajs = {s: Trajectory(f"t{s}", "pick_and_place_simple", "put a apple in fridge", OPENING, h) for s, h in histories.items()}
     for actions in ("admissible", "scored"):
-        player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, actions=actions, think_limit=2)
-        assert [player.may_think(t) for t in trajs.values()] == [False, True, True]
-        for s, t in trajs.items():
-            player.start(s, None, t, random.Random(0))
-        replies = {s: a for s, (a, _) in player.act(trajs, {s: commands for s in trajs}).items()}
-        assert replies[0] in commands, (actions, replies)
-        if actions == "scored":  # left free, this model thinks
-            assert replies[1].startswith("think:") and replies[2].startswith("think:"), replies
-    assert LLMPlayer(model, tok).may_think(trajs[0])  # 0: no limit
+        for limit in (2, 0):
+            player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, actions=actions, think_limit=limit)
+            assert [player.may_think(t) for t in trajs.values()] == ([False, True, True] if limit else [True] * 3)
+            for s, t in trajs.items():
+                player.start(s, None, t, random.Random(0))
+            replies = {s: a for s, (a, _) in player.act(trajs, {s: commands for s in trajs}).items()}
+            thinks = [replies[s].startswith("think:") for s in sorted(replies)]
+            assert thinks == ([False, True, True] if limit else [True] * 3), (actions, limit, replies)
+            if limit:
+                assert replies[0] in commands, (actions, replies)
 
 
 def test_a_long_history_is_trimmed_in_chunks_so_the_prompt_keeps_extending():
@@ -215,10 +227,12 @@ def test_a_long_history_is_trimmed_in_chunks_so_the_prompt_keeps_extending():
     assert all(len(prompts[k]) <= budget * 3 // 4 + 30 for k in restarts)  # each restart drops to 3/4 (+ one step)
 
 
-def test_replies_decoded_a_chunk_per_step_are_the_replies_decoded_whole():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_replies_decoded_a_chunk_per_step_are_the_replies_decoded_whole(dtype):
     """``decode_chunk``: a slot whose reply is unfinished after a chunk sits the step out and goes on at the next
     call; each episode's actions are the same as decoding every reply whole (greedy), whether constrained to the
-    commands (longer than a chunk) or free text (an untrained model's runs to the token budget)."""
+    commands (longer than a chunk) or free text (an untrained model's runs to the token budget), in float32 and in
+    bfloat16 (config/smollm2.yaml's dtype where the CPU has it)."""
     from a3t.agents.llm import LLMPlayer
     from a3t.trajectory import Step, Trajectory
 
@@ -226,7 +240,7 @@ def test_replies_decoded_a_chunk_per_step_are_the_replies_decoded_whole():
     tok = agent_tokenizer([OPENING, *commands, "think: First I need to find an apple.", "OK.", "Nothing happens."])
     steps, left_out = 5, {"admissible": 0, "free": 0}
     for seed, actions in ((0, "admissible"), (1, "admissible"), (2, "free")):
-        model = agent_model(tok, seed)
+        model = agent_model(tok, seed).to(dtype)
         played = {}
         for chunk in (0, 3):
             player = LLMPlayer(model, tok, max_len=512, max_new_tokens=12, actions=actions, decode_chunk=chunk)

@@ -67,6 +67,7 @@ EVERYTHING = {"games": 4, "pretrain_corpus": 1, "base_model": 1, "teacher_demos"
     "filter": 1,
     "dataset": 1,
 }
+PLAYED = {"evaluate": 2, "gather_eval": 2, **ROLLOUT, **EXPLORE, "filter": 1, "dataset": 1, "train": 1}
 # docs/method.md, "Exact reruns": (config change, target, the jobs it reruns) on the tiny run's tree
 CONFIG_CASES = [
     (None, "results/round1/eval.json", {}),  # nothing changed: nothing runs
@@ -78,6 +79,15 @@ CONFIG_CASES = [
     (("filter", "keep_failures", False), "results/round1/eval.json", ROUND1),
     (("explore", "p_sample", 0.25), "results/round1/eval.json", {**EXPLORE, **ROUND1}),
     (("games", "seed", 1), "results/round1/eval.json", EVERYTHING),
+    # the agent's decoding (agent_args): every job that plays, and what learns from their episodes; no training of round 0
+    (("model", "think_limit", 2), "results/round1/eval.json", PLAYED),
+    (("model", "decode_chunk", 3), "results/round1/eval.json", PLAYED),
+    # more round-0 demonstrations: their job, round 0's dataset and everything after it
+    (
+        ("teacher", "extra_splits", ["pretrain"]),
+        "results/round1/eval.json",
+        {"teacher_demos_extra": 1, "dataset_round0": 1, **PLAYED, "train": 2},
+    ),
 ]
 # (edited a3t module, target, the jobs it reruns): the rules whose CLI imports it, and downstream
 CODE_CASES = [

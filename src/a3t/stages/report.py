@@ -47,6 +47,9 @@ def _won(trajs: list[Trajectory]) -> dict[str, bool]:
     return {t.task_id: t.won for t in trajs}
 
 
+BENCHMARK_COLUMNS = {"s", "max_rss", "cpu_time"}  # what a job row reads of Snakemake's benchmark file
+
+
 def benchmark_jobs(bench_dir: Path) -> pd.DataFrame:
     """One row per Snakemake ``benchmark:`` file under ``bench_dir`` (``results/benchmarks`` or one round's folder):
     rule (``<rule>.tsv``, or ``<rule>/<i>of<n>.tsv`` for a shard), round (of a ``round<k>/`` part), job, seconds,
@@ -54,9 +57,13 @@ def benchmark_jobs(bench_dir: Path) -> pd.DataFrame:
     rows = []
     for tsv in sorted(bench_dir.rglob("*.tsv")):
         rel = tsv.relative_to(bench_dir)
-        runs = pd.read_csv(tsv, sep="\t")
-        if runs.empty or "s" not in runs.columns:
-            raise A3TError(f"{tsv}: not a Snakemake benchmark (no column 's' or no run)")
+        try:
+            runs = pd.read_csv(tsv, sep="\t")
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+            raise A3TError(f"{tsv}: not a Snakemake benchmark ({err})") from err
+        missing = sorted(BENCHMARK_COLUMNS - set(runs.columns))
+        if runs.empty or missing:
+            raise A3TError(f"{tsv}: not a Snakemake benchmark ({'no run' if runs.empty else f'no column {missing}'})")
         row, end = runs.iloc[-1], tsv.stat().st_mtime
         rnd = rel.parts[0].removeprefix("round") if rel.parts[0].startswith("round") else ""
         rule = rel.parent.name if re.fullmatch(r"\d+of\d+", tsv.stem) else tsv.stem
