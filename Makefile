@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/shard_bench.py
 	$(PY) benchmarks/omp_bench.py
 	$(PY) benchmarks/smollm2_bench.py
+	$(PY) benchmarks/dtype_bench.py
 	$(PY) benchmarks/cuda_smoke.py  # the GPU code path; one line where there is no CUDA
 
 lint: $(VENV)/.installed

@@ -8,7 +8,7 @@ import sys
 from snakemake.iocontainers import Wildcards
 
 from a3t.config import canonical, typed_command_line, validate_config
-from a3t.hardware import choose, slow_warning
+from a3t.hardware import choose_for_run, slow_warning
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
 from a3t.signatures import check, make_signature
 
@@ -17,9 +17,10 @@ SCHEMA = workflow.source_path("../config/schema.yaml")
 typed_command_line(config, workflow.config_settings.config, SCHEMA)
 validate_config(config, schema=SCHEMA)
 config.update(canonical(config))  # sorted keys: params that differ only in key order are not a change
-# model.compute_dtype (auto: bfloat16 where this machine computes it natively) chosen once, here: the dtype is in the
-# model stages' params, so a tree extended on a machine that chooses another says so (a3t verify) and reruns them
-COMPUTE = choose(config["model"]["compute_dtype"])
+# model.compute_dtype (auto: bfloat16 where this machine computes it natively) chosen once, where the run is planned
+# (its jobs inherit the choice): the dtype is in the model stages' params, so a tree extended on a machine that
+# chooses another says so (a3t verify) and reruns them
+COMPUTE = choose_for_run(config["model"]["compute_dtype"])
 print(f"a3t: {COMPUTE.line}", file=sys.stderr)
 if COMPUTE.slow:
     print(f"a3t: {slow_warning(COMPUTE)}", file=sys.stderr)

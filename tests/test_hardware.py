@@ -91,3 +91,19 @@ def test_cpu_capability_is_lowered_by_aten_cpu_capability_never_raised():
     assert cpu_capability(flags, {"ATEN_CPU_CAPABILITY": "avx512"}, "x86_64") == "AVX2"
     assert cpu_capability(flags, {"ATEN_CPU_CAPABILITY": "default"}, "x86_64") == "DEFAULT"
     assert cpu_capability(set(), {}, "x86_64") == "DEFAULT"
+
+
+def test_auto_is_resolved_once_where_the_run_is_planned_and_its_jobs_keep_it():
+    """A job that a cluster starts on another machine parses the workflow again: it keeps the planned dtype (through
+    the environment it inherits), so that its params, and the tree's signatures, are the run's."""
+    from a3t.hardware import PLANNED, choose_for_run
+
+    planner: dict[str, str] = {}
+    first = choose_for_run("auto", planner)
+    assert planner == {PLANNED: first.dtype}
+    other = "float32" if first.dtype == "bfloat16" else "bfloat16"
+    job = choose_for_run("auto", {PLANNED: other})  # the planner chose what this machine would not
+    assert job.dtype == other and job.line.startswith(f"compute dtype (auto, as planned): {other} (")
+    named = choose_for_run("float32", {PLANNED: "bfloat16"})  # a named dtype is the config's, whatever was planned
+    assert named.dtype == "float32"
+    assert choose_for_run("auto", {PLANNED: "garbage"}).dtype == first.dtype

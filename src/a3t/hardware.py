@@ -20,6 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# what auto resolved to where Snakemake planned the run: its jobs inherit it, so that a job that a cluster starts on
+# another machine (and that parses the workflow again there) runs with the dtype the run's signatures record
+PLANNED = "A3T_AUTO_DTYPE"
 # oneDNN's ISA caps below the first with bfloat16 instructions (AVX512_CORE_BF16); ONEDNN_MAX_CPU_ISA's values
 ONEDNN_NO_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 CAPABILITIES = ("DEFAULT", "AVX2", "AVX512")  # torch's x86 dispatch levels, lowest first
@@ -151,6 +154,22 @@ def choose(requested: str, hardware: Hardware | None = None) -> DtypeChoice:
     native = f"native bfloat16: {hw.why}" if hw.native_bf16 else hw.why
     line = f"compute dtype: {dtype} ({hw.capability}, {native})"
     return DtypeChoice(dtype, line, hw)
+
+
+def choose_for_run(requested: str, environ: dict | None = None) -> DtypeChoice:
+    """:func:`choose` for a workflow run: ``auto`` is resolved once, where Snakemake plans, and kept in the environment
+    (``A3T_AUTO_DTYPE``) that its jobs inherit; a job's own parse of the workflow then keeps that dtype, whatever its
+    machine would pick (the stage still logs its own hardware, and warns where bfloat16 is not native)."""
+    environ = os.environ if environ is None else environ
+    planned = environ.get(PLANNED, "")
+    if requested == "auto" and planned in DTYPES[1:]:
+        choice = choose(planned)
+        return DtypeChoice(planned, choice.line.replace("compute dtype: ", "compute dtype (auto, as planned): ", 1),
+                           choice.hardware)  # fmt: skip
+    choice = choose(requested)
+    if requested == "auto":
+        environ[PLANNED] = choice.dtype
+    return choice
 
 
 def slow_warning(choice: DtypeChoice, measured: tuple[float, float] | None = None) -> str:
