@@ -10,7 +10,7 @@ if config["model"]["base"] != "build" and config["model"]["gguf_file"]:
         params:
             base=config["model"]["base"],
             gguf=config["model"]["gguf_file"],
-            dtype=COMPUTE.dtype,  # model.compute_dtype as this machine computes it (auto resolved)
+            dtype=COMPUTE.dtype,  # model.compute_dtype, auto resolved where the run is planned (rules/common.smk)
         log:
             "results/logs/convert_base.log",
         benchmark:

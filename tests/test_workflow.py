@@ -161,7 +161,7 @@ def test_a_dotted_config_key_stops_snakemake_with_the_line_readme_quotes(tmp_pat
     wd = workflow_copy(tmp_path)
     proc = snakemake(wd, "-n", "--config", "rounds=2", "filter.min_successes=3")
     assert proc.returncode != 0
-    last = proc.stderr.strip().splitlines()[-1]
+    last = (proc.stdout + proc.stderr).strip().splitlines()[-1]  # Snakemake prints its traceback on stdout
     assert last == "ValueError: Invalid config definition: Config entry must start with a valid identifier."
     readme = (ROOT / "README.md").read_text()
     assert f"`{last}`" in readme.replace("\n", " ") and "'filter={min_successes: 3}'" in readme

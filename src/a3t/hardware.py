@@ -4,7 +4,7 @@ computes it natively, float32 elsewhere. One rule for training and acting, light
 
 Natively means: a CUDA device of compute capability 8.0 or newer; an x86 CPU with ``avx512_bf16`` or ``amx_bf16``
 whose oneDNN is not capped below them (``ONEDNN_MAX_CPU_ISA``); an ARM CPU with ``bf16``. Elsewhere torch computes
-bfloat16 matmuls without such kernels: 30-60x slower than float32 on an AVX2 CPU (docs/performance.md).
+bfloat16 matmuls without such kernels: tens of times slower than float32 on an AVX2 CPU (docs/performance.md).
 
     python -m a3t.hardware            # the line a stage logs: compute dtype: float32 (CPU capability AVX2, ...)
 """
