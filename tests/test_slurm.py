@@ -35,7 +35,8 @@ REQUIRE = "A3T_REQUIRE_SLURM"  # "1": a cluster that cannot start fails the modu
 @pytest.fixture(scope="module")
 def cluster():
     """The local cluster, started for this module and stopped after it (every daemon it started, by pid)."""
-    state = Path(os.environ.get("A3T_SLURM_DIR") or f"/tmp/a3t-slurm-test-{os.getpid()}")  # short: the daemons' sockets
+    # its own folder (short: the daemons' sockets live there), never a cluster of the user's; A3T_SLURM_TEST_DIR: another
+    state = Path(os.environ.get("A3T_SLURM_TEST_DIR") or f"/tmp/a3t-slurm-test-{os.getpid()}")
     env = os.environ | {"A3T_SLURM_DIR": str(state)}
     proc = subprocess.run(["bash", str(CLUSTER), "start"], env=env, capture_output=True, text=True, timeout=1200)
     if proc.returncode != 0:

@@ -16,7 +16,7 @@ from tests.workflow import ROOT
 def test_a_cluster_that_cannot_start_skips_for_a_user_and_fails_under_ci(tmp_path, required):
     foreign = tmp_path / "not-a-cluster"
     foreign.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "A3T_REQUIRE_SLURM"} | {"A3T_SLURM_DIR": str(foreign)}
+    env = {k: v for k, v in os.environ.items() if k != "A3T_REQUIRE_SLURM"} | {"A3T_SLURM_TEST_DIR": str(foreign)}
     if required:
         env["A3T_REQUIRE_SLURM"] = "1"
     cmd = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "slurm", "-rs",
