@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-EMULATED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+from a3t.hardware import AVX2_EMULATION
 
 WORK = """
 import json, sys, time, torch
@@ -54,7 +54,7 @@ print(json.dumps(out))
 
 
 def arm(threads: int, seconds: float, extra: dict[str, str]) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in EMULATED_AVX2} | extra
+    env = {k: v for k, v in os.environ.items() if k not in AVX2_EMULATION} | extra
     proc = subprocess.run([sys.executable, "-c", WORK, str(threads), str(seconds)], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
@@ -66,7 +66,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=2.0, help="time each measurement at least this long")
     args = p.parse_args()
-    rows = {"native": arm(args.threads, args.seconds, {}), "emulated AVX2": arm(args.threads, args.seconds, EMULATED_AVX2)}
+    rows = {"native": arm(args.threads, args.seconds, {}), "emulated AVX2": arm(args.threads, args.seconds, AVX2_EMULATION)}
     for name, r in rows.items():
         print(
             f"{name:14s} capability {r['capability']:7s} matmul float32 {r['matmul float32 GFLOPS']:6.1f} bfloat16 "

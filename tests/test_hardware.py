@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from a3t.hardware import choose, cpu_capability, detect, slow_warning
+from a3t.hardware import AVX2_EMULATION, choose, cpu_capability, detect, slow_warning
 
 # /proc/cpuinfo's flags of the machines measured (docs/performance.md), abridged to what decides
 EPYC_ZEN1 = "flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma f16c bmi1 bmi2 sha_ni\n"
@@ -19,7 +19,6 @@ SKYLAKE_X = "flags\t\t: sse4_2 avx avx2 fma avx512f avx512dq avx512bw avx512vl a
 SAPPHIRE_RAPIDS = "flags\t\t: avx2 fma avx512f avx512dq avx512bw avx512vl avx512_bf16 amx_bf16 amx_tile\n"
 GRAVITON3 = "Features\t: fp asimd evtstrm aes sha2 crc32 atomics fphp asimdhp sve sve2 bf16 i8mm\n"
 GRAVITON2 = "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimddp\n"
-EMULATED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}  # .ci/run's emulation of an AVX2 CPU
 
 
 def cpu(cpuinfo: str, environ: dict | None = None, machine: str = "x86_64"):
@@ -34,7 +33,7 @@ def cpu(cpuinfo: str, environ: dict | None = None, machine: str = "x86_64"):
         (ZEN4, {}, "x86_64", "compute dtype: bfloat16 (CPU capability AVX512, native bfloat16: avx512_bf16)"),
         (SAPPHIRE_RAPIDS, {}, "x86_64",
          "compute dtype: bfloat16 (CPU capability AVX512, native bfloat16: amx_bf16, avx512_bf16)"),
-        (ZEN4, EMULATED_AVX2, "x86_64",
+        (ZEN4, AVX2_EMULATION, "x86_64",
          "compute dtype: float32 (CPU capability AVX2, no native bfloat16: ONEDNN_MAX_CPU_ISA=AVX2 hides avx512_bf16)"),
         (ZEN4, {"ONEDNN_MAX_CPU_ISA": "avx512_core"}, "x86_64",
          "compute dtype: float32 (CPU capability AVX512, no native bfloat16: ONEDNN_MAX_CPU_ISA=AVX512_CORE hides avx512_bf16)"),
@@ -77,8 +76,8 @@ def test_the_capability_without_torch_is_the_one_torch_reports():
         "print(json.dumps([h.capability, 'CPU capability ' + torch.backends.cpu.get_cpu_capability(), h.native_bf16, "
         "torch.ops.mkldnn._is_mkldnn_bf16_supported()]))"
     )
-    for extra in ({}, EMULATED_AVX2):
-        env = {k: v for k, v in os.environ.items() if k not in EMULATED_AVX2} | extra
+    for extra in ({}, AVX2_EMULATION):
+        env = {k: v for k, v in os.environ.items() if k not in AVX2_EMULATION} | extra
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
         ours, torchs, native, onednn_bf16 = json.loads(out)
         assert ours == torchs, extra

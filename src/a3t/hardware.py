@@ -23,6 +23,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # what auto resolved to where Snakemake planned the run: its jobs inherit it, so that a job that a cluster starts on
 # another machine (and that parses the workflow again there) runs with the dtype the run's signatures record
 PLANNED = "A3T_AUTO_DTYPE"
+# .ci/run's emulation of an AVX2-only CPU (docs/performance.md): torch's, oneDNN's and MKL's kernels capped at AVX2
+AVX2_EMULATION = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 # oneDNN's ISA caps below the first with bfloat16 instructions (AVX512_CORE_BF16); ONEDNN_MAX_CPU_ISA's values
 ONEDNN_NO_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 CAPABILITIES = ("DEFAULT", "AVX2", "AVX512")  # torch's x86 dispatch levels, lowest first
@@ -201,6 +203,14 @@ def measure_matmul(threads: int | None = None, size: int = 256, seconds: float =
             reps += 1
         out.append(2 * size**3 * reps / (time.perf_counter() - start) / 1e9)
     return out[0], out[1]
+
+
+def resolve_arg(args, name: str = "compute_dtype") -> str:
+    """A stage CLI's dtype argument ``args.<name>`` as :func:`resolve` chooses it, in place (``auto`` becomes the
+    dtype); the line, for the stage's manifest."""
+    choice = resolve(getattr(args, name))
+    setattr(args, name, choice.dtype)
+    return choice.line
 
 
 def resolve(requested: str, measure: bool = True) -> DtypeChoice:

@@ -34,14 +34,6 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--threads", type=int, default=2)
 
 
-def resolve_compute_dtype(args: argparse.Namespace) -> str:
-    """``--compute-dtype`` as this machine computes it (auto resolved, a3t.hardware), its line logged; the line, for
-    the stage's manifest."""
-    compute = hardware.resolve(args.compute_dtype)
-    args.compute_dtype = compute.dtype
-    return compute.line
-
-
 def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:
     """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
     quantize = not args.no_quantize

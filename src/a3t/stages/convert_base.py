@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dtype", default="auto", choices=hardware.DTYPES, help="dtype of the saved weights (auto: a3t.hardware)")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
-    compute = hardware.resolve(args.dtype)
-    args.dtype = compute.dtype
+    compute = hardware.resolve_arg(args, "dtype")
     base = resolve_base(args.base)
     gguf_model = load_base(base, quantize=False, compute_dtype=args.dtype, gguf_file=args.gguf_file)
     config = gguf_model.config  # transformers will not save a model it loaded from GGUF: copy it into a plain one
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         config = {"base": args.base, "gguf_file": args.gguf_file, "dtype": args.dtype}
         gguf = Path(base) / args.gguf_file
         write_manifest(
-            tmp, "convert_base", config, inputs=[gguf], compute=compute.line, parameters=n_params,
+            tmp, "convert_base", config, inputs=[gguf], compute=compute, parameters=n_params,
             architecture=model.config.model_type,
         )  # fmt: skip
     print(f"{args.base}/{args.gguf_file}: {model.config.model_type}, {n_params / 1e6:.1f}M parameters -> {args.out}")

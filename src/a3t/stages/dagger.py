@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
+from a3t import hardware
 from a3t.agents.corrector import teacher_step
 from a3t.agents.episodes import Job, episode_rng, run_episodes
 from a3t.agents.llm import LLMPlayer
-from a3t.agents.player_args import add_agent_args, agent_from_args, resolve_compute_dtype
+from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.agents.prompts import fit_messages, trajectory_messages
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
@@ -112,7 +113,7 @@ def play(argv: list[str]) -> None:
             random.Random(f"{args.seed}/dagger/{args.iteration}").sample(games, args.games_count), key=lambda g: g.task_id
         )
     seed = args.seed * 1000 + args.iteration  # each iteration its own turns and draws
-    compute = resolve_compute_dtype(args)
+    compute = hardware.resolve_arg(args)
     player = MixedPlayer(agent_from_args(args), args.beta)
     with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
         jobs = [Job(g) for g in games]

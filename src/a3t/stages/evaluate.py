@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from a3t import hardware
 from a3t.agents.episodes import Job, run_episodes
-from a3t.agents.player_args import add_agent_args, agent_from_args, resolve_compute_dtype
+from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json, run_cli
@@ -60,7 +61,7 @@ def play(argv: list[str] | None, origin: str, prog: str, doc: str) -> None:
     torch.set_num_threads(args.threads)
     splits = {name: shard_of(load_split(path), args.shard, lambda g: g.task_id) for name, path in parse_games(args.games).items()}
     previous = read_json(args.previous) if args.previous else {"splits": {}}
-    compute = resolve_compute_dtype(args)
+    compute = hardware.resolve_arg(args)
     player = agent_from_args(args)
     start = time.perf_counter()
     with atomic_dir(args.out) as tmp, BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 
+from a3t import hardware
 from a3t.agents.actre import actre_prompt, parse_reason
 from a3t.agents.endpoint import add_endpoint_args, endpoint_from_args
 from a3t.agents.episodes import Job, run_episodes
 from a3t.agents.llm import LLMPlayer
-from a3t.agents.player_args import add_agent_args, agent_from_args, resolve_compute_dtype
+from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.agents.prompted import EndpointActRe, game_grammar
 from a3t.agents.prompts import parse_action
 from a3t.agents.scripted_actre import ScriptedActRe
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.samples < 1:
         raise A3TError(f"--samples must be >= 1, got {args.samples}")
     torch.set_num_threads(args.threads)
-    compute = resolve_compute_dtype(args)
+    compute = hardware.resolve_arg(args)
     games = {g.task_id: g for g in load_split(args.games)}
     failed = shard_of(failed_tasks(args.rollouts), args.shard)
     unknown = [t for t in failed if t not in games]

@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    compute = hardware.resolve(args.compute_dtype)
-    args.compute_dtype = compute.dtype
+    compute = hardware.resolve_arg(args)
     trajs, weights = load_data(args.data, args.fail_weight)
     tok = load_tokenizer(args.base, args.gguf_file)
     data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations, args.actre)
@@ -210,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             "train",
             config,
             inputs=args.data,
-            compute=compute.line,
+            compute=compute,
             trajectories=len(trajs),
             positives=sum(w > 0 for w in weights),
             negatives=sum(w < 0 for w in weights),
