@@ -5,10 +5,11 @@ import os
 import re
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.iocontainers import Wildcards
 
 from a3t.config import canonical, typed_command_line, validate_config
-from a3t.hardware import choose_for_run, slow_warning
+from a3t.hardware import choose_engine, choose_for_run, slow_warning
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
 from a3t.signatures import check, make_signature
 
@@ -24,6 +25,13 @@ COMPUTE = choose_for_run(config["model"]["compute_dtype"])
 print(f"a3t: {COMPUTE.line}", file=sys.stderr)
 if COMPUTE.slow:
     print(f"a3t: {slow_warning(COMPUTE)}", file=sys.stderr)
+# model.engine (auto: llama.cpp where it is installed and the agent acts on CPUs, else torch), chosen where the run is
+# planned: with llamacpp each round's agent is written as one GGUF (rule export_gguf) that its players read
+try:
+    ENGINE = choose_engine(config["model"]["engine"])
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+print(f"a3t: {ENGINE.line}", file=sys.stderr)
 
 SPLITS = ["pretrain", "train", "valid_seen", "valid_unseen"]
 PY = f"{sys.executable} -m"
@@ -105,10 +113,12 @@ def model_args():
 
 
 def agent_args(base=None):
-    """model_args() for the stages that only generate (rollout, explore, evaluate; dagger's play, on ``base``)."""
+    """model_args() for the stages that only generate (rollout, explore, evaluate; dagger's play, on ``base``, with
+    torch: the embedded base it trains is no round's agent)."""
     m = config["model"]
     args = model_args() if base is None else model_args().replace(f"--base {base_model()} ", f"--base {base} ", 1)
-    args += (" --merge" if m["merge_for_inference"] else "") + f" --backend {m['backend']} --actions {m['actions']}"
+    engine = ENGINE.engine if base is None else "torch"
+    args += (" --merge" if m["merge_for_inference"] else "") + f" --engine {engine} --actions {m['actions']}"
     args += f" --think-limit {m['think_limit']}" if m["think_limit"] else ""
     return args + (f" --decode-chunk {m['decode_chunk']}" if m["decode_chunk"] else "")
 
@@ -122,6 +132,21 @@ def _previous(wildcards, template):
 
 def previous_adapter(wildcards):
     return _previous(wildcards, "results/round{k}/adapter")
+
+
+def agent_gguf(wildcards):
+    """Round k's agent as one GGUF (rule export_gguf), which its evaluation plays with model.engine llamacpp."""
+    return [f"results/round{wildcards.round}/agent_gguf"] if ENGINE.engine == "llamacpp" else []
+
+
+def previous_agent_gguf(wildcards):
+    """The round-(k-1) agent's GGUF, which rollout and exploration play with model.engine llamacpp."""
+    return [_previous(wildcards, "results/round{k}/agent_gguf")] if ENGINE.engine == "llamacpp" else []
+
+
+def gguf_flag(wildcards, input):
+    """--agent-gguf for a playing rule whose input has its round's GGUF (model.engine llamacpp), else nothing."""
+    return f"--agent-gguf {input.gguf}" if input.gguf else ""
 
 
 def previous_dataset(wildcards):

@@ -4,12 +4,14 @@ rule evaluate:
     input:
         adapter="results/round{round}/adapter",
         base=base_model_input,
+        gguf=agent_gguf,
         games=lambda w: [games_manifest(s) for s in eval_splits(w.round)],
         signature=signature("evaluate"),
     output:
         directory("results/round{round}/shards/eval/{shard}"),
     params:
         model=agent_args(),
+        gguf=gguf_flag,
         games=lambda w: " ".join(f"{s}={games_manifest(s)}" for s in eval_splits(w.round)),
         e=config["eval"],
         step_limit=config["env"]["step_limit"],
@@ -23,7 +25,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.evaluate {params.model} --adapter {input.adapter} --games {params.games} --shard {wildcards.shard} "
+        "{PY} a3t.stages.evaluate {params.model} {params.gguf} --adapter {input.adapter} --games {params.games} --shard {wildcards.shard} "
         "--out {output} --round {wildcards.round} --step-limit {params.step_limit} --max-len {params.max_len} "
         "--batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} "
         "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

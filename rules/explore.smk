@@ -3,6 +3,7 @@ rule explore:
     input:
         adapter=previous_adapter,
         base=base_model_input,
+        gguf=previous_agent_gguf,
         rollouts="results/round{round}/rollouts",
         games=games_manifest("train"),
         signature=signature("explore"),
@@ -12,6 +13,7 @@ rule explore:
         round=r"[1-9]\d*",
     params:
         model=agent_args(),
+        gguf=gguf_flag,
         x=config["explore"],
         e=generation_params(),
         step_limit=config["env"]["step_limit"],
@@ -26,7 +28,7 @@ rule explore:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.explore {params.model} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
+        "{PY} a3t.stages.explore {params.model} {params.gguf} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
         "--games {input.games} --shard {wildcards.shard} --out {output} --round {wildcards.round} "
         "--samples {params.x[samples]} --early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} "
         "--temperature {params.x[temperature]} --forced {params.x[forced]} "

@@ -1,4 +1,4 @@
-"""model.backend: vllm, against a stand-in for vLLM's offline API (vLLM itself needs GPUs and is an extra)."""
+"""model.engine: vllm, against a stand-in for vLLM's offline API (vLLM itself needs GPUs and is an extra)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def fake_vllm(monkeypatch):
 def _args(base, adapter, *extra):
     p = argparse.ArgumentParser()
     add_agent_args(p, adapter_help="")
-    return p.parse_args(["--base", str(base), "--adapter", str(adapter), "--backend", "vllm", "--max-new-tokens", "16", *extra])
+    return p.parse_args(["--base", str(base), "--adapter", str(adapter), "--engine", "vllm", "--max-new-tokens", "16", *extra])
 
 
 def test_vllm_player_sends_the_hf_tokens_with_the_adapter(tiny_run, fake_vllm):
@@ -73,7 +73,7 @@ def test_vllm_player_sends_the_hf_tokens_with_the_adapter(tiny_run, fake_vllm):
     assert params.stop_token_ids == [player.tok.eos_token_id] and player.generated_tokens == 4
 
 
-def test_vllm_backend_missing_is_one_clear_error(tiny_run, monkeypatch):
+def test_vllm_engine_missing_is_one_clear_error(tiny_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # as if not installed
     res = tiny_run / "results"
     with pytest.raises(A3TError, match=r"needs vLLM: pip install -e '.\[vllm\]'"):
@@ -82,12 +82,13 @@ def test_vllm_backend_missing_is_one_clear_error(tiny_run, monkeypatch):
         agent_from_args(_args(res / "base_model", res / "no_adapter"))
 
 
-def test_the_workflow_passes_the_backend_to_every_generating_rule(tiny_run, tmp_path):
+def test_the_workflow_passes_the_engine_to_every_generating_rule(tiny_run, tmp_path):
     config = yaml.safe_load(TINY.read_text())
-    config["model"]["backend"] = "vllm"
+    config["model"]["engine"] = "vllm"
     (tmp_path / "vllm.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake(tiny_run, "-n", "-p", "results/round1/eval.json", "--configfile", str(tmp_path / "vllm.yaml"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     lines = [line for line in out.splitlines() if re.search(r"-m a3t\.stages\.(evaluate|rollout|explore) ", line)]
-    assert len(lines) == 4 and all("--backend vllm" in line for line in lines)  # 2 evaluations, rollout, exploration
+    assert len(lines) == 4  # 2 evaluations, rollout, exploration
+    assert all("--engine vllm" in line and "--agent-gguf" not in line for line in lines)

@@ -226,3 +226,38 @@ def resolve(requested: str, measure: bool = True) -> DtypeChoice:
 
 if __name__ == "__main__":
     print(choose(sys.argv[1] if len(sys.argv) > 1 else "auto").line)
+
+
+ENGINES = ("auto", "torch", "llamacpp", "vllm")
+LLAMACPP_INSTALL = "make .venv/.llamacpp (builds llama-cpp-python from source with cmake and a C++ compiler)"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: str  # torch, llamacpp or vllm
+    line: str  # engine: llamacpp (auto: llama.cpp installed, no CUDA device)
+
+
+def llamacpp_installed() -> bool:
+    """Whether the ``llama_cpp`` package is installed (found, not imported: light enough for Snakemake's parse)."""
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def choose_engine(requested: str, hardware: Hardware | None = None, installed: bool | None = None) -> EngineChoice:
+    """The agent's generation engine for ``model.engine``: ``auto`` is llama.cpp where it is installed and the agent
+    acts on CPUs, else torch (a CUDA device keeps torch; vLLM is named, never picked)."""
+    if requested not in ENGINES:
+        raise ValueError(f"model.engine {requested!r}: expected one of {', '.join(ENGINES)}")
+    installed = llamacpp_installed() if installed is None else installed
+    if requested == "llamacpp" and not installed:
+        raise ValueError(f"model.engine llamacpp: the llama_cpp package is not installed; {LLAMACPP_INSTALL}")
+    if requested != "auto":
+        return EngineChoice(requested, f"engine: {requested}")
+    hw = hardware or detect()
+    if hw.device == "cuda":
+        return EngineChoice("torch", f"engine: torch (auto: a CUDA device, {hw.capability})")
+    if not installed:
+        return EngineChoice("torch", f"engine: torch (auto: llama.cpp is not installed here; {LLAMACPP_INSTALL})")
+    return EngineChoice("llamacpp", "engine: llamacpp (auto: llama.cpp installed, acting on CPUs)")

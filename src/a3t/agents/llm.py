@@ -320,6 +320,11 @@ class LLMPlayer:
         self._first: dict[int, int] = {}  # per slot, the first message after the opening that its prompt keeps
         self.prefix = PrefixCache(model, tok.pad_token_id, tok.eos_token_id, spare=max_new_tokens) if reuse_cache else None
 
+    @property
+    def engine_line(self) -> str:
+        """What generates, for the stage's log and manifest."""
+        return f"engine: torch ({str(self.model.dtype).removeprefix('torch.')} weights, {self.model.device})"
+
     def start(self, slot: int, game, traj: Trajectory, rng: random.Random) -> None:
         self._lengths[slot] = [self._len(traj.initial_observation)]
         self._first[slot] = 1

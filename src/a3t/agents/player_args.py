@@ -4,11 +4,15 @@ and the batched player they describe: transformers (:class:`~a3t.agents.llm.LLMP
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from a3t import hardware
 from a3t.agents.llm import ACTIONS, LLMPlayer
 from a3t.agents.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.io import A3TError
+
+ENGINES = ("torch", "llamacpp", "vllm")
+AGENT_FILE = "agent.gguf"  # inside a round's agent_gguf folder (stage export_gguf)
 
 
 def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
@@ -24,7 +28,9 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--no-quantize", action="store_true")
     p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
     p.add_argument("--compute-dtype", default="auto", choices=hardware.DTYPES, help="auto: bfloat16 where native (a3t.hardware)")
-    p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation: transformers, or vLLM (GPUs)")
+    p.add_argument("--engine", choices=ENGINES, default="torch",
+                   help="generation: transformers (torch), llama.cpp (CPUs; with --agent-gguf) or vLLM (GPUs)")  # fmt: skip
+    p.add_argument("--agent-gguf", default="", help="the agent as one GGUF file (stage export_gguf), for --engine llamacpp")
     p.add_argument("--actions", choices=ACTIONS, default="free",
                    help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
     p.add_argument("--think-limit", type=int, default=0, help="thoughts in a row after which the agent must act (0: none)")
@@ -37,11 +43,24 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
 def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:
     """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
     quantize = not args.no_quantize
-    if args.backend == "vllm":
+    if args.engine == "llamacpp":
+        from a3t.agents.llamacpp import LlamaCppPlayer
+
+        if not args.agent_gguf:
+            raise A3TError("--engine llamacpp needs --agent-gguf (the agent written by python -m a3t.stages.export_gguf)")
+        gguf = Path(args.agent_gguf)
+        gguf = gguf / AGENT_FILE if gguf.is_dir() else gguf
+        tok = load_tokenizer(args.base, args.gguf_file)
+        return LlamaCppPlayer(
+            gguf, tok, args.max_len, args.max_new_tokens, temperature, args.seed, actions=args.actions,
+            think_limit=args.think_limit, decode_chunk=args.decode_chunk, threads=args.threads,
+            sequences=min(256, 2 * args.batch_size + 2),
+        )  # fmt: skip
+    if args.engine == "vllm":
         if args.actions != "free":
-            raise A3TError(f"--actions {args.actions} needs the hf backend (vLLM would need guided decoding)")
+            raise A3TError(f"--actions {args.actions} needs the torch or llamacpp engine (vLLM would need guided decoding)")
         if args.decode_chunk:
-            raise A3TError("--decode-chunk needs the hf backend (vLLM batches continuously itself)")
+            raise A3TError("--decode-chunk needs the torch or llamacpp engine (vLLM batches continuously itself)")
         from a3t.agents.vllm_player import VLLMPlayer  # the optional extra, imported only when asked for
 
         adapter = args.adapter or None

@@ -1,4 +1,4 @@
-"""Optional vLLM backend for the agent's generation (`pip install -e ".[vllm]"`, GPUs): the same player as
+"""Optional vLLM engine for the agent's generation (`pip install -e ".[vllm]"`, GPUs): the same player as
 :class:`a3t.agents.llm.LLMPlayer` (prompts, parsing, seeding), with vLLM's continuous batching and paged KV
 cache in place of ``generate`` + :class:`~a3t.agents.llm.PrefixCache`, the base loaded 4-bit through
 bitsandbytes (the NF4 weights the adapter was trained on) and the round's LoRA adapter served per
@@ -14,7 +14,7 @@ from a3t.io import A3TError
 
 
 class VLLMPlayer(LLMPlayer):
-    """``model.backend: vllm``: replies from ``vllm.LLM.generate`` on exactly the tokens the HF path would see."""
+    """``model.engine: vllm``: replies from ``vllm.LLM.generate`` on exactly the tokens the HF path would see."""
 
     def __init__(
         self,
@@ -32,7 +32,7 @@ class VLLMPlayer(LLMPlayer):
             from vllm import LLM, SamplingParams
             from vllm.lora.request import LoRARequest
         except ImportError as err:
-            raise A3TError("model.backend 'vllm' needs vLLM: pip install -e '.[vllm]' (GPUs)") from err
+            raise A3TError("model.engine 'vllm' needs vLLM: pip install -e '.[vllm]' (GPUs)") from err
         super().__init__(None, tok, max_len, max_new_tokens, temperature, seed, reuse_cache=False)
         rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"] if adapter else 16
         self.llm = LLM(
@@ -48,6 +48,10 @@ class VLLMPlayer(LLMPlayer):
         self.lora = LoRARequest("a3t-adapter", 1, adapter) if adapter else None
         stop = [tok.eos_token_id] if tok.eos_token_id is not None else []
         self.params = SamplingParams(temperature=temperature, max_tokens=max_new_tokens, stop_token_ids=stop, seed=seed)
+
+    @property
+    def engine_line(self) -> str:
+        return "engine: vllm"
 
     def generate(
         self,

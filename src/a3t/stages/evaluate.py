@@ -85,6 +85,7 @@ def play(argv: list[str] | None, origin: str, prog: str, doc: str) -> None:
             config,
             inputs=list(parse_games(args.games).values()),
             compute=compute,
+            engine=player.engine_line,
             **{name: r["success"] for name, r in result["splits"].items()},
         )
     if args.summary:

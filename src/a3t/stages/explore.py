@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             )  # fmt: skip
     write_trajectories(args.out, trajs)
     counts = exploration_counts(trajs, len(failed))
+    if failed:
+        counts["engine"] = agent.engine_line
     if endpoint is not None:
         counts["endpoint"] = endpoint.stats()
     skip = ("out", "workers", "threads", "endpoint_key_env", "endpoint_cache")
