@@ -16,8 +16,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	rm -f $(VENV)/lib/python*/site-packages/a3t_dotted_config.pth  # an older install's hook at every Python start
 	touch $@
 
-# llama.cpp, the agent's engine on CPUs (model.engine: auto), built from llama-cpp-python's sources for this CPU (about
-# 5 min on 2 cores). Without cmake or a C++ compiler, or if the build fails, one line says so and the agent acts with
+# llama.cpp, the agent's engine on CPUs without native bfloat16 (model.engine: auto), built from llama-cpp-python's
+# sources for this CPU (about 5 min on 2 cores). Without cmake or a C++ compiler, or if the build fails, one line says so and the agent acts with
 # torch. The version is pyproject.toml's `llamacpp` extra.
 $(VENV)/.llamacpp: $(VENV)/.installed
 	@if command -v cmake >/dev/null && command -v c++ >/dev/null; then \

@@ -25,8 +25,8 @@ COMPUTE = choose_for_run(config["model"]["compute_dtype"])
 print(f"a3t: {COMPUTE.line}", file=sys.stderr)
 if COMPUTE.slow:
     print(f"a3t: {slow_warning(COMPUTE)}", file=sys.stderr)
-# model.engine (auto: llama.cpp where it is installed and the agent acts on CPUs, else torch), chosen where the run is
-# planned: with llamacpp each round's agent is written as one GGUF (rule export_gguf) that its players read
+# model.engine (auto: llama.cpp where it is installed and the CPU has no native bfloat16, else torch), chosen where the
+# run is planned: with llamacpp each round's agent is written as one GGUF (rule export_gguf) that its players read
 try:
     ENGINE = choose_engine(config["model"]["engine"])
 except ValueError as err:

@@ -115,8 +115,13 @@ def test_the_player_plays_the_episodes_the_torch_player_plays(agent, tiny_run):
 
 def test_engine_choice_and_a_missing_llamacpp(monkeypatch):
     cpu = hardware.Hardware("cpu", "CPU capability AVX2", False, "no native bfloat16")
+    amx = hardware.Hardware("cpu", "CPU capability AVX512", True, "amx_bf16, avx512_bf16")
     gpu = hardware.Hardware("cuda", "CUDA capability 9.0 (NVIDIA H200)", True, "bfloat16 tensor cores")
-    assert hardware.choose_engine("auto", cpu, installed=True).engine == "llamacpp"
+    on_avx2 = hardware.choose_engine("auto", cpu, installed=True)
+    assert on_avx2.line == "engine: llamacpp (auto: llama.cpp installed, a CPU without native bfloat16, CPU capability AVX2)"
+    on_amx = hardware.choose_engine("auto", amx, installed=True)
+    assert on_amx.line == "engine: torch (auto: torch computes bfloat16 natively here, amx_bf16, avx512_bf16)"
+    assert hardware.choose_engine("llamacpp", amx, installed=True).engine == "llamacpp"  # named: as named
     on_gpu = hardware.choose_engine("auto", gpu, installed=True)
     assert on_gpu.line == "engine: torch (auto: a CUDA device, CUDA capability 9.0 (NVIDIA H200))"
     no = hardware.choose_engine("auto", cpu, installed=False)

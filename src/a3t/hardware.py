@@ -247,7 +247,8 @@ def llamacpp_installed() -> bool:
 
 def choose_engine(requested: str, hardware: Hardware | None = None, installed: bool | None = None) -> EngineChoice:
     """The agent's generation engine for ``model.engine``: ``auto`` is llama.cpp where it is installed and the agent
-    acts on CPUs, else torch (a CUDA device keeps torch; vLLM is named, never picked)."""
+    acts on a CPU without native bfloat16, else torch (a CUDA device, or a CPU where torch computes bfloat16 natively:
+    there torch's prefill is several times llama.cpp's, docs/performance.md; vLLM is named, never picked)."""
     if requested not in ENGINES:
         raise ValueError(f"model.engine {requested!r}: expected one of {', '.join(ENGINES)}")
     installed = llamacpp_installed() if installed is None else installed
@@ -258,6 +259,9 @@ def choose_engine(requested: str, hardware: Hardware | None = None, installed: b
     hw = hardware or detect()
     if hw.device == "cuda":
         return EngineChoice("torch", f"engine: torch (auto: a CUDA device, {hw.capability})")
+    if hw.native_bf16:
+        return EngineChoice("torch", f"engine: torch (auto: torch computes bfloat16 natively here, {hw.why})")
     if not installed:
         return EngineChoice("torch", f"engine: torch (auto: llama.cpp is not installed here; {LLAMACPP_INSTALL})")
-    return EngineChoice("llamacpp", "engine: llamacpp (auto: llama.cpp installed, acting on CPUs)")
+    why = f"auto: llama.cpp installed, a CPU without native bfloat16, {hw.capability}"
+    return EngineChoice("llamacpp", f"engine: llamacpp ({why})")

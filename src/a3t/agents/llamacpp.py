@@ -1,10 +1,11 @@
-"""llama.cpp as the agent's engine on CPUs: every live episode one sequence of a single llama.cpp batch.
+"""llama.cpp as the agent's engine on CPUs: every live episode one sequence of a llama.cpp context.
 
 :class:`LlamaBatch` keeps each sequence's KV cache from call to call and feeds it only the tokens that are
-new (no padding: a batch is the sequences' new tokens one after another). A sequence whose prompt no longer
-extends what it holds (a trimmed history) drops the tokens after their common prefix; one that leaves
-frees its cells. It returns next-token logits; the choice of a token (the admissible-command mask, greedy
-or sampled) is the player's, the same for every engine (:class:`a3t.agents.llm.LLMPlayer`).
+new, with no padding: each sequence's new prompt tokens in a batch of its own, then every reply's next token
+in one batch of all sequences. A sequence whose prompt no longer extends what it holds (a trimmed history)
+drops the tokens after their common prefix; one that leaves frees its cells. It returns next-token logits; the
+choice of a token (the admissible-command mask, greedy or sampled) is the player's, the same for every engine
+(:class:`a3t.agents.llm.LLMPlayer`).
 
 llama.cpp comes from ``llama-cpp-python``, built by ``make`` from its sources for the machine's own CPU.
 """
@@ -68,7 +69,10 @@ class LlamaBatch:
     the logits after the last of them, having fed only those its cache lacks.
     """
 
-    def __init__(self, path: Path, sequences: int, context: int, threads: int, batch_tokens: int = 2048):
+    def __init__(
+        self, path: Path, sequences: int, context: int, threads: int, batch_tokens: int = 2048,
+        flash_attention: int = 0, unified: bool = False,
+    ):  # fmt: skip
         lib = self.lib = load_library()
         _silence(lib)
         if not Path(path).is_file():
@@ -84,7 +88,10 @@ class LlamaBatch:
         params.n_ubatch = min(512, batch_tokens)
         params.n_seq_max = sequences
         params.n_threads = params.n_threads_batch = threads
-        params.kv_unified = False  # each sequence its own cells: attention reads only a sequence's own tokens
+        # measured with SmolLM2, 16 sequences of 660 tokens, 2 threads (docs/performance.md): flash attention on
+        # (llama.cpp's auto) prefills their 60 new tokens each 2.7x slower, one cache for all sequences 4.8x slower
+        params.kv_unified = unified
+        params.flash_attn_type = flash_attention
         params.no_perf = True
         self.ctx = lib.llama_init_from_model(self.model, params)
         if not self.ctx:
@@ -165,8 +172,21 @@ class LlamaBatch:
         return self._decode(feeds)
 
     def _decode(self, feeds: list[tuple[_Sequence, list[int]]]) -> np.ndarray:
-        """Feed each sequence its tokens, in batches of at most ``batch_tokens``; logits after each one's last."""
+        """Feed each sequence its tokens; logits after each one's last. A sequence of several new tokens (a prefill) is
+        its own llama.cpp batch, and the sequences of one new token (a decoding step) share one: llama.cpp splits a
+        batch of sequences into equal-length parts, so prompts of unequal lengths batched together cost 1.5x
+        (docs/performance.md)."""
         out = np.empty((len(feeds), self.vocab_size), dtype=np.float32)
+        steps = [j for j, (_, tokens) in enumerate(feeds) if len(tokens) == 1]
+        for j, feed in enumerate(feeds):
+            if len(feed[1]) > 1:
+                self._feed([(j, *feed)], out)
+        if steps:
+            self._feed([(j, *feeds[j]) for j in steps], out)
+        return out
+
+    def _feed(self, feeds: list[tuple[int, _Sequence, list[int]]], out: np.ndarray) -> None:
+        """Feed these (row, sequence, tokens) in llama.cpp batches of at most ``batch_tokens``; logits into ``out``."""
         batch, n, rows = self.batch, 0, []  # rows: output index -> feed index, for the current llama batch
 
         def flush():
@@ -183,7 +203,7 @@ class LlamaBatch:
             self.fed += n
             n, rows = 0, []
 
-        for j, (seq, tokens) in enumerate(feeds):
+        for j, seq, tokens in feeds:
             for i, token in enumerate(tokens):
                 if n == self.batch_tokens:
                     flush()
@@ -198,7 +218,6 @@ class LlamaBatch:
                 seq.tokens.append(token)
                 n += 1
         flush()
-        return out
 
 
 class LlamaCppPlayer(LLMPlayer):
