@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import sys
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,7 +271,7 @@ class LlamaCppPlayer(LLMPlayer):
 
     def seed_for(self, traj) -> None:
         if self.temperature > 0:
-            self._rng = np.random.default_rng(zlib.crc32(f"{self.seed}/{traj.task_id}/{traj.sample}/{len(traj.steps)}".encode()))
+            self._rng = np.random.default_rng(self.sampling_seed(traj))
 
     def generate(self, prompts, keys=None, allowed=None, may_think=None, partial=False):
         tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]

@@ -533,10 +533,14 @@ class LLMPlayer:
         recent = traj.steps[-self.think_limit :]
         return len(recent) < self.think_limit or not all(s.is_thought for s in recent)
 
+    def sampling_seed(self, traj: Trajectory) -> int:
+        """The seed of a sampled step: what is being decided (not the batch make-up), so reruns are identical."""
+        return zlib.crc32(f"{self.seed}/{traj.task_id}/{traj.sample}/{len(traj.steps)}".encode())
+
     def seed_for(self, traj: Trajectory) -> None:
-        """Seed sampling by what is being decided (not by the batch make-up), so reruns are identical."""
+        """Seed sampling by what is being decided (:meth:`sampling_seed`)."""
         if self.temperature > 0:
-            torch.manual_seed(zlib.crc32(f"{self.seed}/{traj.task_id}/{traj.sample}/{len(traj.steps)}".encode()))
+            torch.manual_seed(self.sampling_seed(traj))
 
     def act(self, trajs: dict[int, Trajectory], admissible: dict[int, list[str]]) -> dict[int, tuple[str, str]]:
         """Each slot's next (action, source). With ``decode_chunk``, a slot whose reply is unfinished is left out: not

@@ -11,7 +11,7 @@ from a3t.agents.llm import ACTIONS, LLMPlayer
 from a3t.agents.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.io import A3TError
 
-ENGINES = ("torch", "llamacpp", "vllm")
+ENGINES = tuple(e for e in hardware.ENGINES if e != "auto")  # a stage runs the engine the workflow chose
 AGENT_FILE = "agent.gguf"  # inside a round's agent_gguf folder (stage export_gguf)
 
 
