@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= $(shell nproc)  # one job per 2 cores: more jobs than cores thrash (2 torch threads + 2 env workers each)
 TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
-CONFIG ?=                 # overlays on config/default.yaml, e.g. CONFIG=config/smollm2.yaml
+CONFIG ?=                 # overlays on config/default.yaml, e.g. CONFIG=config/scratch.yaml
 LLAMACPP_CMAKE_ARGS ?=    # more llama.cpp build options, e.g. -DGGML_NATIVE=OFF -DGGML_AVX512=OFF (docs/performance.md)
 
 .PHONY: run test test-slurm bench lint clean

@@ -3,7 +3,7 @@
     python benchmarks/acting_bench.py [--base results/base_model] [--adapter results/round0/adapter] \\
         [--games results/games/valid_unseen/manifest.csv] [--n 16] [--engines torch,llamacpp] [--out bench.json]
 
-Each engine plays the first ``--n`` games with the settings of config/smollm2.yaml (actions decoded among the
+Each engine plays the first ``--n`` games with the settings of config/default.yaml (actions decoded among the
 admissible commands, two thoughts in a row at most, ``decode_chunk`` 12, greedy), as the evaluate stage plays
 them: env-steps/s (the play alone, games loaded first), games won, and McNemar's exact p between the two
 engines' outcomes, game by game. torch runs at the compute dtype ``--dtype`` (auto: a3t.hardware);

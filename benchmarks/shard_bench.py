@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--games", nargs="+", default=["valid_unseen=results/games/valid_unseen/manifest.csv"])
     p.add_argument("--threads", type=int, default=2, help="the cores the stage has")
     p.add_argument("--shards", type=int, default=2)
-    p.add_argument("--player-args", default="", help="more evaluate options (later ones win), e.g. config/smollm2.yaml's")
+    p.add_argument("--player-args", default="", help="more evaluate options (later ones win), e.g. config/default.yaml's")
     args = p.parse_args()
     missing = [x for x in (args.base, args.adapter, *(g.partition("=")[2] for g in args.games)) if not Path(x).exists()]
     if missing:

