@@ -31,7 +31,8 @@ import torch
 from transformers import TrainingArguments
 
 from a3t.agents.episodes import Job, run_episodes
-from a3t.agents.llm import _CACHE, LLMPlayer, PrefixCache, _left_pad, _positions, _SpareCache
+from a3t.agents.kv_cache import CACHE_ARG, PrefixCache, SpareCache, left_pad, positions
+from a3t.agents.llm import LLMPlayer
 from a3t.agents.modeling import add_lora, load_agent, load_base, load_tokenizer
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
@@ -108,14 +109,14 @@ class GroupedPrefill(CountingPrefix):
         feed = [[row.last] * row.last_mask + p[len(row.tokens) : -1] for row, p in zip(rows, prompts, strict=True)]
         lengths = torch.tensor([row.kv[0][0].shape[2] for row in rows])
         width = int(lengths.max())
-        u_ids, u_mask = _left_pad(feed, self.pad_id)
+        u_ids, u_mask = left_pad(feed, self.pad_id)
         mask = torch.cat([(torch.arange(width) >= width - lengths[:, None]).long(), u_mask], 1)
-        cache = _SpareCache([row.kv for row in rows], width, u_ids.shape[1])
+        cache = SpareCache([row.kv for row in rows], width, u_ids.shape[1])
         dev = self.model.device
         with torch.no_grad():
             self.model(
-                input_ids=u_ids.to(dev), attention_mask=mask.to(dev), position_ids=_positions(mask)[:, width:].to(dev),
-                use_cache=True, logits_to_keep=1, **{_CACHE: cache},
+                input_ids=u_ids.to(dev), attention_mask=mask.to(dev), position_ids=positions(mask)[:, width:].to(dev),
+                use_cache=True, logits_to_keep=1, **{CACHE_ARG: cache},
             )  # fmt: skip
         for r, (key, p) in enumerate(zip(keys, prompts, strict=True)):
             real = torch.nonzero(mask[r]).squeeze(1)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import MistralConfig, MistralForCausalLM
 
-from a3t.agents.llm import _CACHE, PrefixCache, _SpareCache
+from a3t.agents.kv_cache import CACHE_ARG, PrefixCache, SpareCache
 
 PAD, EOS, VOCAB = 0, 4, 300
 
@@ -37,9 +37,9 @@ def alone(model, prompt: list[int], max_new: int) -> list[int]:
 
 def batched(model, cache: PrefixCache, keys: list, prompts: list[list[int]], max_new: int) -> list[list[int]]:
     ids, mask, kv = cache.inputs(keys, prompts)
-    out = model.generate(input_ids=ids, attention_mask=mask, **{_CACHE: kv}, return_dict_in_generate=True,
+    out = model.generate(input_ids=ids, attention_mask=mask, **{CACHE_ARG: kv}, return_dict_in_generate=True,
                          max_new_tokens=max_new, do_sample=False, eos_token_id=EOS, pad_token_id=PAD)  # fmt: skip
-    return cache.update(ids, mask, out.sequences, getattr(out, _CACHE))  # the cache's name in this transformers
+    return cache.update(ids, mask, out.sequences, getattr(out, CACHE_ARG))  # the cache's name in this transformers
 
 
 @torch.no_grad()
@@ -69,7 +69,7 @@ def test_prefix_cache_replies_equal_generation_alone(model):
 def test_spare_cache_grows_past_its_room_and_holds_the_same_keys():
     """The batch's cache appends into spare room and reallocates when full: same keys/values as concatenating."""
     rows = [[(torch.randn(1, 2, n, 8), torch.randn(1, 2, n, 8))] for n in (3, 5)]
-    cache = _SpareCache(rows, width=5, room=1)
+    cache = SpareCache(rows, width=5, room=1)
     steps = [(torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)) for _ in range(4)]  # 4 tokens into room for 1
     for k, v in steps:
         keys, values = cache.layers[0].update(k, v)
@@ -150,7 +150,8 @@ def test_scoring_candidates_in_one_tree_pass_equals_scoring_each_alone(model):
     whether the prompt is prefilled or extends what the cache holds; shared beginnings are read once."""
     from types import SimpleNamespace
 
-    from a3t.agents.llm import CandidateTree, LLMPlayer
+    from a3t.agents.constrained import CandidateTree
+    from a3t.agents.llm import LLMPlayer
 
     rng = random.Random(1)
     player = LLMPlayer(model, SimpleNamespace(pad_token_id=PAD, eos_token_id=EOS), actions="scored")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from a3t.io import A3TError
-from a3t.stages.gather import parse_shard, shard_of
+from a3t.shards import parse_shard, shard_of
 from tests.workflow import TINY, snakemake
 
 # (stage, its target in the tiny run, the gathered files compared): the tiny run plays 1 shard (shards.count)

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from a3t.agents.scripted_actre import scripted_reason
-from a3t.stages.gather import summarize
+from a3t.outcomes import summarize
 from a3t.stats import mcnemar_exact_p
 from a3t.trajectory import Trajectory, read_trajectories
 from tests.workflow import (
@@ -281,7 +281,10 @@ def test_missing_model_path_is_one_clear_error(tmp_path):
 
 
 def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
-    """One optimizer step: a positive trajectory's log-likelihood rises, a negative one's falls."""
+    """One optimizer step: a positive trajectory's log-likelihood rises, a negative one's falls. The NLL of the
+    labelled positions alone (the output layer sees only those) is the NLL of the full logits."""
+    import torch.nn.functional as F
+
     from a3t.agents.modeling import add_lora, load_base, load_tokenizer
     from a3t.stages.train import TrajectoryData, collate, reward_weighted_loss, sequence_nll
 
@@ -294,14 +297,20 @@ def test_trainer_step_moves_likelihoods_by_reward_sign(tiny_run):
     data = TrajectoryData(trajs, [1.0, -1.0], tok, 512, include_observations=False)
     batch = collate(tok.pad_token_id)([data[0], data[1]])
     weight, labels = batch.pop("weight"), batch.pop("labels")
+    assert 0 < int((labels != -100).sum()) < labels.numel() // 2  # observations unlabelled: few positions kept
 
     def nll():
         with torch.no_grad():
-            return sequence_nll(model(**batch).logits, labels)
+            return sequence_nll(model, batch, labels)
 
     before = nll()
+    with torch.no_grad():
+        target = labels[:, 1:]
+        full = F.cross_entropy(model(**batch).logits[:, :-1].transpose(1, 2).float(), target, reduction="none")
+        counted = (target != -100).float()
+        assert torch.allclose(before, (full * counted).sum(1) / counted.sum(1), rtol=1e-5)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
-    loss = reward_weighted_loss(model(**batch).logits, labels, weight, neg_nll_cap=100.0)
+    loss = reward_weighted_loss(sequence_nll(model, batch, labels), weight, neg_nll_cap=100.0)
     loss.backward()
     opt.step()
     after = nll()
@@ -520,7 +529,7 @@ def test_a_split_skipped_by_a_round_is_carried_and_left_blank(tiny_run, tmp_path
     import matplotlib
 
     matplotlib.use("Agg")
-    from a3t.stages.gather import evaluation
+    from a3t.outcomes import evaluation
     from a3t.stages.report import markdown_rows, success_figure, summary_table
 
     def played(won: dict[str, bool]) -> list[Trajectory]:

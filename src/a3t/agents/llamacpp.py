@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from a3t.agents.llm import LLMPlayer, _whole
+from a3t.agents.constrained import whole_commands
+from a3t.agents.llm import LLMPlayer
 from a3t.envs.grammar import THINK_PREFIX
 from a3t.io import A3TError
 
@@ -277,7 +278,7 @@ class LlamaCppPlayer(LLMPlayer):
         tokens = self.tok(prompts, add_special_tokens=False)["input_ids"]
         allowed = allowed or [None] * len(prompts)
         constrain = allowed if self.actions == "admissible" else [None] * len(prompts)
-        return _whole(self._decode(tokens, keys, constrain, may_think, partial), constrain)
+        return whole_commands(self._decode(tokens, keys, constrain, may_think, partial), constrain)
 
     def _choose_token(self, logits: np.ndarray, allowed: set[int] | None) -> int:
         if allowed:

@@ -4,270 +4,15 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
-from transformers.cache_utils import Cache, DynamicLayer
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers import DynamicCache, LogitsProcessorList
 
+from a3t.agents.constrained import AdmissibleOnly, CandidateTree, command_variants, whole_commands
+from a3t.agents.kv_cache import CACHE_ARG, PrefixCache, SpareCache, left_pad
 from a3t.agents.prompts import message_length, messages, parse_action
-from a3t.envs.grammar import THINK_PREFIX, grammar_variants, is_thought
+from a3t.envs.grammar import THINK_PREFIX
 from a3t.trajectory import Trajectory
-
-# transformers renamed a model's cache argument and output field from ``past_key_values`` to ``cache`` within 5.x
-# (5.25 has ``cache``; 5.17, on the GPU machine, ``past_key_values`` alone): the one this install has.
-_CACHE = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
-
-
-@dataclass
-class _Row:
-    """One episode's cached prompt: the keys/values of its tokens (no padding), and the one token not cached yet."""
-
-    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, (1, heads, length, dim)
-    last: int
-    last_mask: int
-    tokens: list[int]  # the real tokens: prompt + reply
-    age: int = 0  # calls since it was last used
-
-
-class _SpareLayer(DynamicLayer):
-    """A ``DynamicLayer`` that appends into spare room instead of concatenating at every token.
-
-    ``DynamicLayer.update`` copies the whole cache once per decoded token (``torch.cat``); here the
-    keys/values live in a buffer with room to spare and ``keys``/``values`` are views of its first
-    ``n`` positions, so a token costs one small write. A full buffer is reallocated at twice the size.
-    """
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, n: int):
-        super().__init__()
-        self.device, self.is_initialized = keys.device, True
-        self._k, self._v, self._n = keys, values, n
-        self.keys, self.values = keys[..., :n, :], values[..., :n, :]
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        n = self._n + key_states.shape[-2]
-        if n > self._k.shape[-2]:
-            shape = (*self._k.shape[:2], max(n, 2 * self._k.shape[-2]), self._k.shape[-1])
-            k, v = self._k.new_empty(shape), self._v.new_empty(shape)
-            k[..., : self._n, :], v[..., : self._n, :] = self.keys, self.values
-            self._k, self._v = k, v
-        self._k[..., self._n : n, :], self._v[..., self._n : n, :] = key_states, value_states
-        self._n = n
-        self.keys, self.values = self._k[..., :n, :], self._v[..., :n, :]
-        return self.keys, self.values
-
-
-class _SpareCache(DynamicCache):
-    """A ``DynamicCache`` of :class:`_SpareLayer` holding each row's keys/values right-aligned at ``width``.
-
-    ``rows[r][layer]`` is row r's (keys, values), each (1, heads, length, dim); positions left of a
-    row's length are zeros (padding, hidden by the attention mask); ``room`` more positions are free.
-    """
-
-    def __init__(self, rows: list[list[tuple[torch.Tensor, torch.Tensor]]], width: int, room: int):
-        layers = []
-        for n in range(len(rows[0])):
-            first = rows[0][n][0]
-            shape = (len(rows), first.shape[1], width + room, first.shape[-1])
-            keys, values = first.new_zeros(shape), first.new_zeros(shape)
-            for r, row in enumerate(rows):
-                k, v = row[n]
-                keys[r, :, width - k.shape[2] : width], values[r, :, width - v.shape[2] : width] = k[0], v[0]
-            layers.append(_SpareLayer(keys, values, width))
-        Cache.__init__(self, layers=layers)
-
-
-class PrefixCache:
-    """KV caches of growing prompts, kept from step to step: a step prefills only what is new.
-
-    Each row (an episode, or an ActRe query, named by its key) holds its prompt and reply so far.
-    Next step, a row whose new prompt extends what it holds appends just the new tokens; any other
-    prompt (a new episode, a trimmed history, a reply cut to its first line) is prefilled. Rows are
-    left-padded to a common width; the attention mask hides the padding (also the padding a row
-    gets after its reply ended, inside the batch) and positions come from the mask, so each row sees
-    exactly the tokens it would see alone. After each call a row keeps only its tokens' keys/values
-    (padding dropped), so the batch is as wide as its longest row, not as its padding history. A row
-    not asked for is kept for ``keep`` calls (exploration skips the policy on ActRe steps): :meth:`age`
-    counts the calls, once each.
-    """
-
-    def __init__(self, model, pad_id: int, eos_id: int, keep: int = 3, spare: int = 48):
-        self.model, self.pad_id, self.eos_id, self.keep = model, pad_id, eos_id, keep
-        self.spare = spare  # decoded tokens the batch's cache has room for before it is reallocated
-        self.rows: dict = {}
-        self.keys: list = []  # the keys and prompts of the last call, for update()
-        self._prompts: list[list[int]] = []
-        self.prefilled = self.appended = 0  # prompts prefilled from scratch / prompts that only appended
-
-    def age(self) -> None:
-        """A new call: rows not used in the last ``keep`` calls are dropped."""
-        for row in self.rows.values():
-            row.age += 1
-        self.rows = {k: r for k, r in self.rows.items() if r.age <= self.keep}
-
-    def store(self, key, tokens: list[int], kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Keep ``tokens`` as row ``key``: ``kv`` holds the keys/values of all but the last token."""
-        self.rows[key] = _Row(kv, tokens[-1], 1, list(tokens))
-
-    def extends(self, row: _Row | None, prompt: list[int]) -> bool:
-        """Whether ``prompt`` continues what ``row`` holds: longer, or the same tokens ending in a real (uncached) one,
-        as a reply unfinished at the last call is continued."""
-        n = len(row.tokens) if row else 0
-        return bool(row) and (len(prompt) > n or (len(prompt) == n and row.last_mask == 1)) and prompt[:n] == row.tokens
-
-    def inputs(self, keys: list, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
-        """input_ids, attention_mask and cache for ``generate`` on these prompts (one per key)."""
-        rows = [self.rows.get(k) for k in keys]
-        fresh = [j for j, (row, p) in enumerate(zip(rows, prompts, strict=True)) if not self.extends(row, p)]
-        fresh_set = set(fresh)
-        self.prefilled += len(fresh)
-        self.appended += len(keys) - len(fresh)
-        cached, uncached = [None] * len(keys), [None] * len(keys)  # kv and (ids, mask) per prompt
-        for j, row in enumerate(rows):
-            if j not in fresh_set:
-                new = prompts[j][len(row.tokens) :]
-                cached[j] = row.kv
-                uncached[j] = ([row.last] + new, [row.last_mask] + [1] * len(new))
-        if fresh:
-            ids, mask = _left_pad([prompts[j][:-1] for j in fresh], self.pad_id)
-            ids, mask = ids.to(self.model.device), mask.to(self.model.device)
-            out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **{_CACHE: DynamicCache()}
-            )
-            for r, j in enumerate(fresh):
-                start = int(mask.shape[1] - mask[r].sum())
-                kv = [(la.keys[r : r + 1, :, start:], la.values[r : r + 1, :, start:]) for la in getattr(out, _CACHE).layers]
-                cached[j] = kv
-                uncached[j] = ([prompts[j][-1]], [1])
-        lengths = torch.tensor([kv[0][0].shape[2] for kv in cached])
-        width = int(lengths.max())
-        u_ids, u_mask = _left_pad([ids for ids, _ in uncached], self.pad_id, [m for _, m in uncached])
-        ids = torch.cat([torch.full((len(keys), width), self.pad_id, dtype=torch.long), u_ids], 1)
-        mask = torch.cat([(torch.arange(width) >= width - lengths[:, None]).long(), u_mask], 1)
-        self.keys, self._prompts = list(keys), prompts
-        dev = self.model.device
-        cache = _SpareCache(cached, width, ids.shape[1] - width + self.spare)
-        return ids.to(dev), mask.to(dev), cache
-
-    def update(self, ids: torch.Tensor, mask: torch.Tensor, sequences: torch.Tensor, cache: DynamicCache) -> list[list[int]]:
-        """Record a ``generate`` result; return each prompt's reply tokens (up to and including its end token)."""
-        new = sequences[:, ids.shape[1] :]
-        is_end = new == self.eos_id
-        new_mask = ((is_end.cumsum(1) - is_end.long()) == 0).long()  # 0 after the first end token: padding
-        replies = [row[m.bool()].tolist() for row, m in zip(new, new_mask, strict=True)]
-        full = torch.cat([mask, new_mask.to(mask.device)], 1)
-        for j, key in enumerate(self.keys):
-            real = torch.nonzero(full[j, :-1]).squeeze(1)  # cached positions that are tokens, not padding
-            kv = [(la.keys[j : j + 1, :, real], la.values[j : j + 1, :, real]) for la in cache.layers]
-            tokens = self._prompts[j] + replies[j]
-            self.rows[key] = _Row(kv, int(sequences[j, -1]), int(full[j, -1]), tokens)
-        return replies
-
-
-def _positions(mask: torch.Tensor) -> torch.Tensor:
-    return (mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-def _left_pad(rows: list[list[int]], pad_id: int, masks: list[list[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of token ids left-padded to one width, and their mask (1 on the tokens unless ``masks`` says)."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r) :] = torch.tensor(masks[i]) if masks else 1
-    return ids, mask
-
-
-class AdmissibleOnly(LogitsProcessor):
-    """Decode each constrained row's reply as one of its commands (token by token), or as a free thought.
-
-    ``tries[r]`` maps the reply's tokens so far to the tokens that may follow (a command's last token
-    is followed by the end token); ``None`` leaves row r free (an ActRe reason). A reply that starts
-    with ``think:`` is free after it. Rows past their end token are left alone (``generate`` pads them).
-    ``prior[r]``: row r's reply tokens decoded at earlier calls (a reply continued).
-    """
-
-    def __init__(self, start: int, tries: list[dict | None], think: tuple[int, ...], prior: list[tuple[int, ...]] | None = None):
-        self.start, self.tries, self.think = start, tries, think
-        self.prior = prior or [()] * len(tries)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        for r, trie in enumerate(self.tries):
-            if trie is None:
-                continue
-            reply = self.prior[r] + tuple(input_ids[r, self.start :].tolist())
-            if reply[: len(self.think)] == self.think:
-                continue
-            allowed = trie.get(reply)
-            if allowed:
-                idx = torch.tensor(sorted(allowed), device=scores.device)
-                keep = scores[r, idx]
-                scores[r] = -torch.inf
-                scores[r, idx] = keep
-        return scores
-
-
-@dataclass
-class CandidateTree:
-    """Candidate replies packed as one prefix tree of tokens: one forward pass scores them all.
-
-    Node j holds ``tokens[j]``, the child of node ``parents[j]`` (-1: of the prompt), at ``depth[j]``
-    tokens after the prompt; ``paths[c]`` lists candidate c's nodes. Replies that share a beginning
-    (``go to ...``) share its nodes, so the pass reads each distinct prefix once.
-    """
-
-    tokens: list[int]
-    parents: list[int]
-    depth: list[int]
-    paths: list[list[int]]
-
-    @classmethod
-    def of(cls, sequences: list[tuple[int, ...]]) -> CandidateTree:
-        tree, index = cls([], [], [], []), {}
-        for seq in sequences:
-            for i in range(len(seq)):
-                if seq[: i + 1] not in index:
-                    index[seq[: i + 1]] = len(tree.tokens)
-                    tree.tokens.append(seq[i])
-                    tree.parents.append(index[seq[:i]] if i else -1)
-                    tree.depth.append(i)
-            tree.paths.append([index[seq[: i + 1]] for i in range(len(seq))])
-        return tree
-
-    def attention(self) -> torch.Tensor:
-        """(nodes, nodes) bool: node j attends to itself and its ancestors."""
-        n = len(self.tokens)
-        mask = torch.zeros((n, n), dtype=torch.bool)
-        for j, parent in enumerate(self.parents):
-            if parent >= 0:
-                mask[j] = mask[parent]
-            mask[j, j] = True
-        return mask
-
-
-def _variants(commands: list[str]) -> list[str]:
-    """Each command in both placing grammars: what an admissible reply may be."""
-    return [v for c in commands for v in grammar_variants(c)]
-
-
-def complete_command(reply: str, commands: list[str]) -> str:
-    """A constrained reply the token budget cut (``go to garba``) -> the first command it begins; else unchanged."""
-    text = " ".join(reply.split())
-    if not text or is_thought(text):
-        return reply
-    variants = _variants(commands)
-    if text in variants:
-        return reply
-    return next((v for v in variants if v.startswith(text)), reply)
-
-
-def _whole(replies: list[str], allowed: list[list[str] | None]) -> list[str]:
-    """Each constrained reply made a whole command (``allowed`` empty: nothing constrained)."""
-    allowed = allowed or [None] * len(replies)
-    return [r if a is None or r is None else complete_command(r, a) for r, a in zip(replies, allowed, strict=True)]
-
 
 ACTIONS = ("free", "admissible", "scored")
 
@@ -364,7 +109,7 @@ class LLMPlayer:
         """Reply tokens so far -> the tokens that may follow: a command (either grammar) then the end token, or
         ``think:`` (when ``think``)."""
         trie: dict[tuple[int, ...], set[int]] = {}
-        seqs = [self._tokens(v) + (self.tok.eos_token_id,) for v in _variants(commands)]
+        seqs = [self._tokens(v) + (self.tok.eos_token_id,) for v in command_variants(commands)]
         for seq in [*seqs, *[self._tokens(THINK_PREFIX)] * think]:
             for i in range(len(seq)):
                 trie.setdefault(seq[:i], set()).add(seq[i])
@@ -396,7 +141,7 @@ class LLMPlayer:
         if self.actions == "scored":
             return self._generate_scored(tokens, keys, allowed, may_think)
         constrain = allowed if self.actions == "admissible" else [None] * len(prompts)
-        return _whole(self._decode(tokens, keys, constrain, may_think, partial), constrain)
+        return whole_commands(self._decode(tokens, keys, constrain, may_think, partial), constrain)
 
     def _decode(
         self,
@@ -424,7 +169,7 @@ class LLMPlayer:
             return LogitsProcessorList([AdmissibleOnly(start, tries, self._tokens(THINK_PREFIX), prior)] if constrained else [])
 
         if keys is None:
-            ids, mask = _left_pad(tokens, self.tok.pad_token_id)
+            ids, mask = left_pad(tokens, self.tok.pad_token_id)
             ids, mask = ids.to(self.model.device), mask.to(self.model.device)
             out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs, logits_processor=processors(ids.shape[1]))
             new = out[:, ids.shape[1] :]
@@ -437,9 +182,9 @@ class LLMPlayer:
             return_dict_in_generate=True,
             logits_processor=processors(ids.shape[1]),
             **kwargs,
-            **{_CACHE: cache},
+            **{CACHE_ARG: cache},
         )
-        new = self.prefix.update(ids, mask, out.sequences, getattr(out, _CACHE))
+        new = self.prefix.update(ids, mask, out.sequences, getattr(out, CACHE_ARG))
         self.generated_tokens += sum(len(r) for r in new)
         replies: list[str | None] = []
         for key, before, after in zip(keys, prior, new, strict=True):
@@ -462,7 +207,7 @@ class LLMPlayer:
             if commands is None:
                 free.append(j)
                 continue
-            variants = _variants(commands)
+            variants = command_variants(commands)
             candidates = [self._tokens(v) + (self.tok.eos_token_id,) for v in variants] + [think] * may_think[j]
             scores = self.score(tokens[j], candidates, keys[j] if keys else None)
             if not may_think[j] or torch.logsumexp(scores[:-1], 0) >= scores[-1]:  # acting is likelier: the best command
@@ -503,7 +248,7 @@ class LLMPlayer:
         tree = CandidateTree.of(candidates)
         u, n = len(new), len(tree.tokens)
         if cache is None:
-            cache = _SpareCache([row.kv], past, u + n)
+            cache = SpareCache([row.kv], past, u + n)
         mask = torch.zeros((u + n, past + u + n), dtype=torch.bool)
         mask[:, :past] = True
         mask[:u, past : past + u] = torch.tril(torch.ones((u, u), dtype=torch.bool))
@@ -517,12 +262,12 @@ class LLMPlayer:
             position_ids=positions[None].to(dev),
             use_cache=True,
             logits_to_keep=n + 1,
-            **{_CACHE: cache},
+            **{CACHE_ARG: cache},
         )
         logp = out.logits[0].float().log_softmax(-1).cpu()  # row 0: after the prompt; row 1 + j: after node j
         node_logp = logp[torch.tensor(tree.parents) + 1, torch.tensor(tree.tokens)]
         if key is not None:
-            kv = [(la.keys[:, :, : past + u - 1], la.values[:, :, : past + u - 1]) for la in getattr(out, _CACHE).layers]
+            kv = [(la.keys[:, :, : past + u - 1], la.values[:, :, : past + u - 1]) for la in getattr(out, CACHE_ARG).layers]
             self.prefix.store(key, prompt, kv)
         return torch.stack([node_logp[path].sum() for path in tree.paths])
 

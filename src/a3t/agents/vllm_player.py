@@ -1,6 +1,6 @@
 """Optional vLLM engine for the agent's generation (`pip install -e ".[vllm]"`, GPUs): the same player as
 :class:`a3t.agents.llm.LLMPlayer` (prompts, parsing, seeding), with vLLM's continuous batching and paged KV
-cache in place of ``generate`` + :class:`~a3t.agents.llm.PrefixCache`, the base loaded 4-bit through
+cache in place of ``generate`` + :class:`~a3t.agents.kv_cache.PrefixCache`, the base loaded 4-bit through
 bitsandbytes (the NF4 weights the adapter was trained on) and the round's LoRA adapter served per
 request (``LoRARequest``)."""
 

@@ -30,13 +30,13 @@ from a3t import hardware
 from a3t.agents.corrector import teacher_step
 from a3t.agents.episodes import Job, episode_rng, run_episodes
 from a3t.agents.llm import LLMPlayer
+from a3t.agents.lm_training import corpus_blocks, train_and_save, training_args
 from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.agents.prompts import fit_messages, trajectory_messages
 from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
-from a3t.stages.base_model import corpus_blocks, train_and_save, training_args
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 

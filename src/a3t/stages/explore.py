@@ -40,7 +40,8 @@ from a3t.envs.env import NOTHING_HAPPENS
 from a3t.envs.games import load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
-from a3t.stages.gather import exploration_counts, shard_of
+from a3t.outcomes import exploration_counts
+from a3t.shards import shard_of
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 FORCE_AFTER = 3  # invalid actions of its own in a row before a sample is forced

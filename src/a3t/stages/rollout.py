@@ -8,8 +8,8 @@ The trajectories (``origin: rollout``) are what the round's filter keeps and exp
 
 from __future__ import annotations
 
+from a3t.agents.play import play
 from a3t.io import run_cli
-from a3t.stages.evaluate import play
 
 
 def main(argv: list[str] | None = None) -> None:
