@@ -24,8 +24,9 @@ rule train:
         "results/benchmarks/round{round}/train.tsv"
     threads: 2
     resources:
-        # the embedded base: about 2 GB; SmolLM2, LoRA on every linear (config/smollm2.yaml): 16.1-17.6 GB peak (its 49k logits)
-        mem_mb=6000 if config["model"]["base"] == "build" else 18000,
+        # the built base (scratch.yaml): about 2 GB; SmolLM2, LoRA on every linear, 2 sequences a pass: 7.2 GB in 5 steps
+        # (docs/performance.md; 4 a pass: 12.1 GB)
+        mem_mb=6000 if config["model"]["base"] == "build" else 10000,
     shell:
         "{PY} a3t.stages.train {params.model} --data {input.data} --out {output} --epochs {params.epochs} "
         "--lr {params.t[lr]} --batch-size {params.t[batch_size]} --grad-accum {params.t[grad_accum]} "
