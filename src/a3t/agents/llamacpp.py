@@ -295,8 +295,7 @@ class LlamaCppPlayer(LLMPlayer):
 
     def _decode(self, tokens, keys, constrain, may_think=None, partial=False):
         partial = partial and keys is not None and self.decode_chunk > 0
-        prior = [tuple(self._pending.pop(k, ())) for k in keys] if partial else [()] * len(tokens)
-        tokens = [t + list(p) for t, p in zip(tokens, prior, strict=True)]
+        tokens, prior = self._resume(tokens, keys, partial)
         room = self.engine.context - self.max_new_tokens
         if any(len(t) > room for t in tokens):
             if not self.cut:
@@ -327,15 +326,7 @@ class LlamaCppPlayer(LLMPlayer):
         if temporary:
             for key in keys:
                 self.engine.drop(key)
-        replies: list[str | None] = []
-        for key, before, after in zip(keys, prior, new, strict=True):
-            reply = [*before, *after]
-            if partial and after[-1] != eos and len(reply) < self.max_new_tokens:
-                self._pending[key] = reply
-                replies.append(None)
-            else:
-                replies.append(self.tok.decode(reply[: self.max_new_tokens], skip_special_tokens=True))
-        return replies
+        return self._replies(keys, prior, new, partial)
 
     def score(self, prompt, candidates, key=None):
         raise A3TError("--actions scored needs the torch engine (model.engine: torch)")

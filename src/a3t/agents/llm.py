@@ -154,8 +154,7 @@ class LLMPlayer:
         """Replies decoded token by token (greedy unless ``temperature``), each constrained to its commands or free;
         with ``partial``, ``decode_chunk`` tokens at a time (see :meth:`generate`)."""
         partial = partial and keys is not None and self.decode_chunk > 0
-        prior = [tuple(self._pending.pop(k, ())) for k in keys] if partial else [()] * len(tokens)
-        tokens = [t + list(p) for t, p in zip(tokens, prior, strict=True)]
+        tokens, prior = self._resume(tokens, keys, partial)
         kwargs = {"do_sample": self.temperature > 0}
         if self.temperature > 0:
             kwargs.update(temperature=self.temperature, top_k=0, top_p=1.0)
@@ -186,6 +185,17 @@ class LLMPlayer:
         )
         new = self.prefix.update(ids, mask, out.sequences, getattr(out, CACHE_ARG))
         self.generated_tokens += sum(len(r) for r in new)
+        return self._replies(keys, prior, new, partial)
+
+    def _resume(self, tokens: list[list[int]], keys: list | None, partial: bool) -> tuple[list[list[int]], list[tuple]]:
+        """With ``partial``: each prompt followed by its reply's tokens decoded at earlier calls (``prior``), taken
+        from the pending replies; else the prompts as they are and no prior tokens."""
+        prior = [tuple(self._pending.pop(k, ())) for k in keys] if partial else [()] * len(tokens)
+        return [t + list(p) for t, p in zip(tokens, prior, strict=True)], prior
+
+    def _replies(self, keys: list, prior: list[tuple], new: list[list[int]], partial: bool) -> list[str | None]:
+        """Each reply's text from its prior and new tokens; with ``partial``, ``None`` for one not finished yet (no
+        end token, room left), kept pending for the next call."""
         replies: list[str | None] = []
         for key, before, after in zip(keys, prior, new, strict=True):
             reply = [*before, *after]
