@@ -119,8 +119,7 @@ def agent_args(base=None):
     args = model_args() if base is None else model_args().replace(f"--base {base_model()} ", f"--base {base} ", 1)
     engine = ENGINE.engine if base is None else "torch"
     args += (" --merge" if m["merge_for_inference"] else "") + f" --engine {engine} --actions {m['actions']}"
-    args += f" --think-limit {m['think_limit']}" if m["think_limit"] else ""
-    return args + (f" --decode-chunk {m['decode_chunk']}" if m["decode_chunk"] else "")
+    return args + f" --think-limit {m['think_limit']} --decode-chunk {m['decode_chunk']}"
 
 
 def _previous(wildcards, template):

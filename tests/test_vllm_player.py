@@ -49,9 +49,12 @@ def fake_vllm(monkeypatch):
 
 
 def _args(base, adapter, *extra):
+    """vLLM plays whole free-text replies, as config/paper.yaml (the CLI's defaults are the default config's:
+    admissible actions, 2 thoughts in a row, 12-token chunks)."""
     p = argparse.ArgumentParser()
     add_agent_args(p, adapter_help="")
-    return p.parse_args(["--base", str(base), "--adapter", str(adapter), "--engine", "vllm", "--max-new-tokens", "16", *extra])
+    flags = ["--engine", "vllm", "--actions", "free", "--think-limit", "0", "--decode-chunk", "0", "--max-new-tokens", "16"]
+    return p.parse_args(["--base", str(base), "--adapter", str(adapter), *flags, *extra])
 
 
 def test_vllm_player_sends_the_hf_tokens_with_the_adapter(tiny_run, fake_vllm):

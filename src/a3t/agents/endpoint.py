@@ -101,7 +101,7 @@ def add_endpoint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--endpoint-model", default="", help="model name the server knows")
     g.add_argument("--endpoint-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     g.add_argument("--endpoint-cache", default="", help="JSONL file of cached answers")
-    g.add_argument("--endpoint-max-requests", type=int, default=10_000, help="request budget of this run")
+    g.add_argument("--endpoint-max-requests", type=int, default=100_000, help="request budget of this run")
     g.add_argument("--endpoint-retries", type=int, default=5)
     g.add_argument("--endpoint-timeout", type=float, default=60.0)
 

@@ -21,7 +21,7 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--gguf-file", default="")
     p.add_argument("--adapter", default="", help=adapter_help)
     p.add_argument("--step-limit", type=int, default=50)
-    p.add_argument("--max-len", type=int, default=1536)
+    p.add_argument("--max-len", type=int, default=1024)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--batch-size", type=int, default=16, help="episodes generated together")
     p.add_argument("--workers", type=int, default=2, help="environment worker processes")
@@ -31,10 +31,10 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--engine", choices=ENGINES, default="torch",
                    help="generation: transformers (torch), llama.cpp (CPUs; with --agent-gguf) or vLLM (GPUs)")  # fmt: skip
     p.add_argument("--agent-gguf", default="", help="the agent as one GGUF file (stage export_gguf), for --engine llamacpp")
-    p.add_argument("--actions", choices=ACTIONS, default="free",
+    p.add_argument("--actions", choices=ACTIONS, default="admissible",
                    help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
-    p.add_argument("--think-limit", type=int, default=0, help="thoughts in a row after which the agent must act (0: none)")
-    p.add_argument("--decode-chunk", type=int, default=0,
+    p.add_argument("--think-limit", type=int, default=2, help="thoughts in a row after which the agent must act (0: none)")
+    p.add_argument("--decode-chunk", type=int, default=12,
                    help="tokens of a reply decoded per batch step, the rest at the next steps (0: whole)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)

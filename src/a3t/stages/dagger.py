@@ -187,7 +187,7 @@ def train(argv: list[str]) -> None:
     p.add_argument("--block", type=int, default=512, help="tokens per block of the pretraining text")
     p.add_argument("--max-len", type=int, default=1536, help="most tokens of a labelled example (the agent's context)")
     p.add_argument("--epochs", type=float, default=2)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)

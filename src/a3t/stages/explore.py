@@ -13,7 +13,7 @@ sampled action gets its reason from ActRe and enters the trajectory as the ReAct
 <reason>`` / ``OK.``, then the action: the composed trajectory is in the agent's own format. ActRe
 is the scripted teacher (``--actre scripted``), the prompted one (``endpoint``), or the agent's own
 model (``self``), which then shares the agent's batched ``generate`` of each step. ``--shard IofN``
-explores one shard of the failed tasks (a3t.stages.gather; the workflow gathers them).
+explores one shard of the failed tasks (a3t.shards; the workflow gathers them).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--games", required=True, type=Path, help="the training split's manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="composed trajectories JSONL")
     p.add_argument("--round", type=int, default=1)
-    p.add_argument("--samples", type=int, default=8, help="composed trajectories per failed task (paper: 40)")
+    p.add_argument("--samples", type=int, default=2, help="composed trajectories per failed task (paper: 40)")
     p.add_argument("--early-stop", type=int, default=0, help="stop a task after this many successes (0: never)")
     p.add_argument("--p-sample", type=float, default=0.3, help="probability of sampling the action at a step")
     p.add_argument(

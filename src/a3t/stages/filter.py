@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--explore", required=True, type=Path, help="composed trajectories from exploration")
     p.add_argument("--previous", type=Path, help="the accumulated dataset so far (its successes count as solved)")
     p.add_argument("--no-failures", action="store_true", help="keep successes only (no contrastive failures)")
-    p.add_argument("--min-successes", type=int, default=1, help="distinct successes a task needs for its failure to be kept")
+    p.add_argument("--min-successes", type=int, default=2, help="distinct successes a task needs for its failure to be kept")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
     rollouts, explored = list(read_trajectories(args.rollouts)), list(read_trajectories(args.explore))

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-type", default="2", help="games per task type: an integer or a JSON object by type")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unseen-floorplans", default="10,219,308,424", help="floorplans held out for valid_unseen")
-    p.add_argument("--distractors", type=int, default=8, help="distractor object types placed per game")
+    p.add_argument("--distractors", type=int, default=6, help="distractor object types placed per game")
     p.add_argument("--max-instances", type=int, default=3, help="most instances of the target object")
     p.add_argument("--max-draws", type=int, default=20, help="give up after this many draws per requested game")
     p.add_argument("--workers", type=int, default=1)
