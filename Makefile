@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 # llama.cpp, the agent's engine on CPUs without native bfloat16 (model.engine: auto), built from llama-cpp-python's
-# sources for this CPU (about 5 min on 2 cores). Without cmake or a C++ compiler, or if the build fails, one line says so and the agent acts with
-# torch. The version is pyproject.toml's `llamacpp` extra.
+# sources for this CPU (about 5 min on 2 cores). Without cmake or a C++ compiler, or if the build fails, one line
+# says so and the agent acts with torch. The version is pyproject.toml's `llamacpp` extra.
 $(VENV)/.llamacpp: $(VENV)/.installed
 	@if command -v cmake >/dev/null && command -v c++ >/dev/null; then \
 	  echo "a3t: building llama.cpp for this CPU (llama-cpp-python from source: about 5 min on 2 cores)"; \

@@ -46,7 +46,8 @@ def play(argv: list[str] | None, origin: str, prog: str, doc: str) -> None:
     if args.step_limit < 1:
         raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
     torch.set_num_threads(args.threads)
-    splits = {name: shard_of(load_split(path), args.shard, lambda g: g.task_id) for name, path in parse_games(args.games).items()}
+    games = parse_games(args.games)
+    splits = {name: shard_of(load_split(path), args.shard, lambda g: g.task_id) for name, path in games.items()}
     previous = read_json(args.previous) if args.previous else {"splits": {}}
     compute = hardware.resolve_arg(args)
     player = agent_from_args(args)
@@ -70,7 +71,7 @@ def play(argv: list[str] | None, origin: str, prog: str, doc: str) -> None:
             tmp,
             "evaluate" if origin == "eval" else origin,
             config,
-            inputs=list(parse_games(args.games).values()),
+            inputs=list(games.values()),
             compute=compute,
             engine=player.engine_line,
             **{name: r["success"] for name, r in result["splits"].items()},
