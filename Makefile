@@ -6,7 +6,7 @@ TARGET ?=                 # empty: rule all, results/round{0..rounds}/eval.json
 CONFIG ?=                 # overlays on config/default.yaml, e.g. CONFIG=config/scratch.yaml
 LLAMACPP_CMAKE_ARGS ?=    # more llama.cpp build options, e.g. -DGGML_NATIVE=OFF -DGGML_AVX512=OFF (docs/performance.md)
 
-.PHONY: run test test-slurm bench lint clean
+.PHONY: run test test-slurm bench schema lint clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: $(VENV)/.installed $(VENV)/.llamacpp
 	$(PY) benchmarks/dtype_bench.py
 	$(PY) benchmarks/acting_bench.py  # a round-0 adapter and its games: make run first
 	$(PY) benchmarks/cuda_smoke.py  # the GPU code path; one line where there is no CUDA
+
+schema: $(VENV)/.installed  # config/schema.yaml from src/a3t/settings.py (a test fails when they differ)
+	$(PY) -m a3t.settings
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -52,7 +52,7 @@ def train(base: str, data: Path, out: Path, on_cuda: bool, max_len: int, steps: 
     args = ["--base", base, "--data", str(data), "--out", str(out), "--max-steps", str(steps), "--max-len", str(max_len)]
     args += ["--batch-size", str(batch_size), "--optim", "paged_adamw_32bit" if on_cuda else "adamw_torch"]
     args += ["--compute-dtype", "bfloat16" if on_cuda else "float32", "--fail-weight", "-1", "--neg-nll-cap", "1"]
-    args += ["--lora-r", "16", "--lora-alpha", "32", "--target-modules", "q_proj,v_proj"]
+    args += ["--lora-r", "16", "--lora-alpha", "32", "--target-modules", "q_proj,v_proj", "--quantize"]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         main(args)

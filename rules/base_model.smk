@@ -8,8 +8,9 @@ if config["model"]["base"] == "build":
         output:
             directory("results/base_model"),
         params:
-            p=config["pretrain"],
-            seed=config["seed"],
+            settings=settings(
+                [f"pretrain.{key}" for key in config["pretrain"] if key not in ("players", "random_steps")] + ["seed"]
+            ),
         log:
             "results/logs/base_model.log",
         benchmark:
@@ -18,8 +19,5 @@ if config["model"]["base"] == "build":
         resources:
             mem_mb=4000,
         shell:
-            "{PY} a3t.stages.base_model --corpus {input.corpus} --out {output} --vocab-size {params.p[vocab_size]} "
-            "--hidden {params.p[hidden]} --layers {params.p[layers]} --heads {params.p[heads]} "
-            "--kv-heads {params.p[kv_heads]} --intermediate {params.p[intermediate]} --max-len {params.p[max_len]} "
-            "--block {params.p[block]} --epochs {params.p[epochs]} --lr {params.p[lr]} "
-            "--batch-size {params.p[batch_size]} --seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+            "{PY} a3t.stages.base_model --config {params.settings:q} --corpus {input.corpus} --out {output} "
+            "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -104,22 +104,46 @@ def gguf_input():
     return os.path.join(resolve_base(config["model"]["base"]), config["model"]["gguf_file"])
 
 
-def model_args():
-    m = config["model"]
-    args = f"--base {base_model()} --compute-dtype {COMPUTE.dtype}"
-    if not m["quantize"]:
-        args += " --no-quantize"
-    return args
+class Settings(dict):
+    """A rule's slice of the config as one param: a mapping in the job's signature (a3t verify names each key that
+    changed), one JSON argument of the stage's command (``--config {params.settings:q}``; a3t.settings)."""
+
+    def __str__(self):
+        return json.dumps(self, sort_keys=True, separators=(",", ":"))
 
 
-def agent_args(base=None):
-    """model_args() for the stages that only generate (rollout, explore, evaluate; dagger's play, on ``base``, with
-    torch: the embedded base it trains is no round's agent)."""
-    m = config["model"]
-    args = model_args() if base is None else model_args().replace(f"--base {base_model()} ", f"--base {base} ", 1)
-    engine = ENGINE.engine if base is None else "torch"
-    args += (" --merge" if m["merge_for_inference"] else "") + f" --engine {engine} --actions {m['actions']}"
-    return args + f" --think-limit {m['think_limit']} --decode-chunk {m['decode_chunk']}"
+def settings(keys=(), values=None, base=None):
+    """``base`` (a Settings) with the config's values of ``keys`` (dotted: ``env.step_limit``) and ``values`` (dotted
+    key -> value: what the rule computes, e.g. a round's learning rate), nested as in the config."""
+    out = json.loads(json.dumps(base or {}))
+    flat = {key: _config_value(key) for key in keys} | dict(values or {})
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = out
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[last] = value
+    return Settings(canonical(out))
+
+
+def _config_value(key):
+    node = config
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def model_settings():
+    """The model keys of every stage that loads the agent's model (train, the playing stages, export)."""
+    return settings(["model.quantize"], {"model.compute_dtype": COMPUTE.dtype})
+
+
+def agent_settings(engine=None):
+    """model_settings() and the generation keys, for the stages that only generate: rollout, explore and evaluate with
+    the engine the run chose; dagger's play with torch (the embedded base it trains is no round's agent)."""
+    keys = ["model.merge_for_inference", "model.actions", "model.think_limit", "model.decode_chunk", "env.step_limit"]
+    keys += ["train.max_len", "eval.batch_size", "eval.max_new_tokens", "seed"]
+    return settings(keys, {"model.engine": engine or ENGINE.engine}, base=model_settings())
 
 
 def _previous(wildcards, template):
@@ -157,16 +181,17 @@ def previous_eval(wildcards):
     return [] if int(wildcards.round) == 0 else _previous(wildcards, "results/round{k}/eval.json")
 
 
-def train_params(wildcards):
-    """The train config slice round k depends on: round 0 is SFT (no failures, its own epochs); a warm start's
-    rounds >= 1 learn at ``warm_lr``. The warm-start keys themselves are left out (the adapter it continues is in
-    train_contrast), so that trees made before they existed stay current."""
-    k = int(wildcards.round)
-    drop = ("epochs", "max_steps", "fail_weight", "neg_nll_cap") if k == 0 else ("epochs_round0",)
-    t = {key: v for key, v in config["train"].items() if key not in (*drop, "warm_start", "warm_lr")}
-    if k > 0 and config["train"]["warm_start"]:
-        t["lr"] = config["train"]["warm_lr"]
-    return t
+def train_settings(wildcards):
+    """Round k's training settings: round 0 is SFT (train.epochs_round0 epochs; no failures, so no failure keys); rounds
+    >= 1 train on the contrastive dataset for train.max_steps steps (0: train.epochs), at train.warm_lr under a warm
+    start. The warm-start keys themselves are left out (the adapter it continues is an input and a flag)."""
+    t = config["train"]
+    keys = [f"train.{key}" for key in ("lr", "batch_size", "grad_accum", "optim", "max_len", "include_observations")]
+    keys += [f"qlora.{key}" for key in config["qlora"]] + ["seed"]
+    if int(wildcards.round) == 0:
+        return settings(keys, {"train.epochs": t["epochs_round0"]}, base=model_settings())
+    keys += ["train.epochs", "train.max_steps", "train.fail_weight", "train.neg_nll_cap"]
+    return settings(keys, {"train.lr": t["warm_lr"]} if t["warm_start"] else {}, base=model_settings())
 
 
 def warm_start_adapter(wildcards):
@@ -174,39 +199,20 @@ def warm_start_adapter(wildcards):
     return previous_adapter(wildcards) if config["train"]["warm_start"] and int(wildcards.round) > 0 else []
 
 
-def train_contrast(wildcards):
-    """Round k >= 1's flags: the failure weight and its cap, the step count, and the adapter a warm start continues."""
-    if int(wildcards.round) == 0:
-        return ""
-    t = config["train"]
-    flags = f"--fail-weight {t['fail_weight']} --neg-nll-cap {t['neg_nll_cap']} --max-steps {t['max_steps']}"
-    return flags + (f" --init-adapter {previous_adapter(wildcards)}" if t["warm_start"] else "")
+def init_adapter_flag(wildcards, input):
+    """--init-adapter for a warm start's round (its input has the round before's adapter), else nothing."""
+    return f"--init-adapter {input.init}" if input.init else ""
 
 
-def generation_params():
-    """The eval keys that rollout and exploration use too (not which splits are evaluated)."""
-    return {k: config["eval"][k] for k in ("batch_size", "max_new_tokens")}
+def endpoint_keys(used):
+    """The endpoint keys of the stages that ask it, else none: in their settings, they rerun exactly those stages when
+    the endpoint's config changes (the API key stays in its environment variable)."""
+    return [f"endpoint.{key}" for key in config["endpoint"]] if used else []
 
 
-def endpoint_args(used):
-    """CLI flags of a3t.agents.endpoint for the stages that ask it, else none: as a param, it reruns exactly those
-    stages when the endpoint's config changes (the API key stays in its environment variable)."""
-    if not used:
-        return ""
-    e = config["endpoint"]
-    return (
-        f"--endpoint-url '{e['base_url']}' --endpoint-model '{e['model']}' --endpoint-key-env {e['api_key_env']} "
-        f"--endpoint-cache '{e['cache']}' --endpoint-max-requests {e['max_requests']} "
-        f"--endpoint-retries {e['retries']} --endpoint-timeout {e['timeout']}"
-    )
-
-
-def train_flags():
-    t = config["train"]
-    flags = "--include-observations" if t["include_observations"] else ""
-    if config["explore"]["actre"] == "self":  # the agent is its own ActRe: train it on the ActRe view too
-        flags += " --actre"
-    return flags.strip()
+def actre_flag():
+    """train's --actre when the agent is its own ActRe (explore.actre self): trained on the ActRe view too."""
+    return "--actre" if config["explore"]["actre"] == "self" else ""
 
 
 def job_signature(rule_name, wildcards):

@@ -8,13 +8,10 @@ rule dagger_play:
     output:
         "results/dagger/iter{iteration}/labels.jsonl",
     params:
-        model=lambda w: agent_args(dagger_model(int(w.iteration) - 1)),
-        d={k: config["dagger"][k] for k in ("games", "examples_per_episode")},  # not the count: iteration i is reused
+        base=lambda w: dagger_model(int(w.iteration) - 1),
+        # not dagger.iterations: iteration i is the same job whatever the count
+        settings=settings(["dagger.games", "dagger.examples_per_episode"], base=agent_settings("torch")),
         beta=lambda w: config["dagger"]["beta"][min(int(w.iteration), len(config["dagger"]["beta"])) - 1],
-        e=generation_params(),
-        step_limit=config["env"]["step_limit"],
-        max_len=config["train"]["max_len"],
-        seed=config["seed"],
     log:
         "results/logs/dagger/iter{iteration}/play.log",
     benchmark:
@@ -23,10 +20,8 @@ rule dagger_play:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.dagger play {params.model} --games {input.games} --out {output} --iteration {wildcards.iteration} "
-        "--beta {params.beta} --games-count {params.d[games]} --examples-per-episode {params.d[examples_per_episode]} "
-        "--step-limit {params.step_limit} --max-len {params.max_len} --batch-size {params.e[batch_size]} "
-        "--max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} --threads {threads} > {log} 2>&1 "
+        "{PY} a3t.stages.dagger play --config {params.settings:q} --base {params.base} --games {input.games} --out {output} "
+        "--iteration {wildcards.iteration} --beta {params.beta} --threads {threads} > {log} 2>&1 "
         "&& {PY} a3t.signatures {input.signature}"
 
 
@@ -41,11 +36,7 @@ rule dagger_train:
     output:
         directory("results/dagger/iter{iteration}/model"),
     params:
-        d={k: config["dagger"][k] for k in ("epochs", "lr")},
-        block=config["pretrain"]["block"],
-        max_len=config["train"]["max_len"],
-        batch_size=config["pretrain"]["batch_size"],
-        seed=config["seed"],
+        settings=settings(["dagger.epochs", "dagger.lr", "pretrain.block", "train.max_len", "pretrain.batch_size", "seed"]),
     log:
         "results/logs/dagger/iter{iteration}/train.log",
     benchmark:
@@ -54,7 +45,5 @@ rule dagger_train:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.dagger train --base {input.base} --corpus {input.corpus} --labels {input.labels} --out {output} "
-        "--block {params.block} --max-len {params.max_len} --epochs {params.d[epochs]} --lr {params.d[lr]} "
-        "--batch-size {params.batch_size} --seed {params.seed} --threads {threads} > {log} 2>&1 "
-        "&& {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.dagger train --config {params.settings:q} --base {input.base} --corpus {input.corpus} "
+        "--labels {input.labels} --out {output} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

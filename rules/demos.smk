@@ -7,9 +7,7 @@ rule pretrain_corpus:
         "results/pretrain/trajectories.jsonl",
     params:
         players=",".join(config["pretrain"]["players"]),
-        random_steps=config["pretrain"]["random_steps"],
-        step_limit=config["env"]["step_limit"],
-        seed=config["seed"],
+        settings=settings(["pretrain.random_steps", "env.step_limit", "seed"], {"teacher.astray": 0.0}),
     log:
         "results/logs/pretrain_corpus.log",
     benchmark:
@@ -18,9 +16,8 @@ rule pretrain_corpus:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.stages.demos --games {input.games} --out {output} --players {params.players} --keep all "
-        "--random-steps {params.random_steps} --astray 0 --step-limit {params.step_limit} --seed {params.seed} "
-        "--split pretrain --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.demos --config {params.settings:q} --games {input.games} --out {output} --players {params.players} "
+        "--keep all --split pretrain --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 
 rule teacher_demos:
@@ -33,10 +30,9 @@ rule teacher_demos:
         "results/round0/teacher/trajectories.jsonl",
     params:
         player="prompted" if config["teacher"]["source"] == "endpoint" else "teacher",
-        astray=config["teacher"]["astray"],
-        step_limit=config["env"]["step_limit"],
-        seed=config["seed"],
-        endpoint_args=endpoint_args(config["teacher"]["source"] == "endpoint"),
+        settings=settings(
+            ["teacher.astray", "env.step_limit", "seed"] + endpoint_keys(config["teacher"]["source"] == "endpoint")
+        ),
     log:
         "results/logs/round0/teacher.log",
     benchmark:
@@ -45,9 +41,8 @@ rule teacher_demos:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.stages.demos --games {input.games} --out {output} --players {params.player} --keep won "
-        "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --workers {threads} "
-        "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.demos --config {params.settings:q} --games {input.games} --out {output} --players {params.player} "
+        "--keep won --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 
 rule teacher_demos_extra:
@@ -61,9 +56,7 @@ rule teacher_demos_extra:
     wildcard_constraints:
         split="|".join(config["teacher"]["extra_splits"]) or "^$",
     params:
-        astray=config["teacher"]["astray"],
-        step_limit=config["env"]["step_limit"],
-        seed=config["seed"],
+        settings=settings(["teacher.astray", "env.step_limit", "seed"]),
     log:
         "results/logs/round0/teacher_{split}.log",
     benchmark:
@@ -72,6 +65,5 @@ rule teacher_demos_extra:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.stages.demos --games {input.games} --out {output} --players teacher --keep won "
-        "--astray {params.astray} --step-limit {params.step_limit} --seed {params.seed} --split {wildcards.split} "
-        "--workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.demos --config {params.settings:q} --games {input.games} --out {output} --players teacher "
+        "--keep won --split {wildcards.split} --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -10,13 +10,10 @@ rule evaluate:
     output:
         directory("results/round{round}/shards/eval/{shard}"),
     params:
-        model=agent_args(),
+        base=base_model(),
+        settings=agent_settings(),
         gguf=gguf_flag,
         games=lambda w: " ".join(f"{s}={games_manifest(s)}" for s in eval_splits(w.round)),
-        e=config["eval"],
-        step_limit=config["env"]["step_limit"],
-        max_len=config["train"]["max_len"],
-        seed=config["seed"],
     log:
         "results/logs/round{round}/evaluate/{shard}.log",
     benchmark:
@@ -25,7 +22,6 @@ rule evaluate:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.evaluate {params.model} {params.gguf} --adapter {input.adapter} --games {params.games} --shard {wildcards.shard} "
-        "--out {output} --round {wildcards.round} --step-limit {params.step_limit} --max-len {params.max_len} "
-        "--batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} --seed {params.seed} "
+        "{PY} a3t.stages.evaluate --config {params.settings:q} --base {params.base} {params.gguf} --adapter {input.adapter} "
+        "--games {params.games} --shard {wildcards.shard} --out {output} --round {wildcards.round} "
         "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -12,14 +12,12 @@ rule explore:
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
-        model=agent_args(),
+        base=base_model(),
+        settings=settings(
+            [f"explore.{key}" for key in config["explore"]] + endpoint_keys(config["explore"]["actre"] == "endpoint"),
+            base=agent_settings(),
+        ),
         gguf=gguf_flag,
-        x=config["explore"],
-        e=generation_params(),
-        step_limit=config["env"]["step_limit"],
-        max_len=config["train"]["max_len"],
-        seed=config["seed"],
-        endpoint_args=endpoint_args(config["explore"]["actre"] == "endpoint"),
     log:
         "results/logs/round{round}/explore/{shard}.log",
     benchmark:
@@ -28,10 +26,6 @@ rule explore:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.explore {params.model} {params.gguf} --adapter {input.adapter} --rollouts {input.rollouts}/train.jsonl "
-        "--games {input.games} --shard {wildcards.shard} --out {output} --round {wildcards.round} "
-        "--samples {params.x[samples]} --early-stop {params.x[early_stop]} --p-sample {params.x[p_sample]} "
-        "--temperature {params.x[temperature]} --forced {params.x[forced]} "
-        "--step-limit {params.step_limit} --max-len {params.max_len} --max-new-tokens {params.e[max_new_tokens]} "
-        "--batch-size {params.e[batch_size]} --seed {params.seed} --threads {threads} --actre {params.x[actre]} "
-        "{params.endpoint_args} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.explore --config {params.settings:q} --base {params.base} {params.gguf} --adapter {input.adapter} "
+        "--rollouts {input.rollouts}/train.jsonl --games {input.games} --shard {wildcards.shard} --out {output} "
+        "--round {wildcards.round} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -9,8 +9,7 @@ rule export_gguf:
         directory("results/round{round}/agent_gguf"),
     params:
         base=base_model(),
-        quantize="" if config["model"]["quantize"] else "--no-quantize",
-        weight_type=config["model"]["gguf_type"],
+        settings=settings(["model.quantize", "model.gguf_type"]),
     log:
         "results/logs/round{round}/export_gguf.log",
     benchmark:
@@ -19,6 +18,6 @@ rule export_gguf:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.export_gguf --base {params.base} {params.quantize} --adapter {input.adapter} "
-        "--weight-type {params.weight_type} --out {output} --threads {threads} > {log} 2>&1 "
+        "{PY} a3t.stages.export_gguf --config {params.settings:q} --base {params.base} --adapter {input.adapter} "
+        "--out {output} --threads {threads} > {log} 2>&1 "
         "&& {PY} a3t.signatures {input.signature}"

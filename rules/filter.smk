@@ -10,9 +10,8 @@ rule filter:
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
-        failures=(
-            f"--min-successes {config['filter']['min_successes']}" if config["filter"]["keep_failures"] else "--no-failures"
-        ),
+        # min_successes only matters when failures are kept
+        settings=settings(["filter.keep_failures"] + (["filter.min_successes"] if config["filter"]["keep_failures"] else [])),
     log:
         "results/logs/round{round}/filter.log",
     benchmark:
@@ -22,4 +21,4 @@ rule filter:
         mem_mb=1000,
     shell:
         "{PY} a3t.stages.filter --rollouts {input.rollouts}/train.jsonl --explore {input.explore} "
-        "--previous {input.previous} {params.failures} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "--previous {input.previous} --config {params.settings:q} --out {output} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -7,17 +7,16 @@ rule games:
     wildcard_constraints:
         split="|".join(config["games"]["sizes"]),
     params:
-        games=lambda w: {k: v for k, v in config["games"].items() if k != "sizes"},
-        size=lambda w: config["games"]["sizes"][w.split],
-        source=lambda w: (
-            f"--data-dir '{config['games']['data_dir']}' --per-type '{per_type(w.split)}' --seed {config['games']['seed']}"
-            if config["games"]["source"] == "alfworld"
-            else f"--per-type '{per_type(w.split)}' --seed {config['games']['seed']} "
-            f"--unseen-floorplans {','.join(map(str, config['games']['unseen_floorplans']))} "
-            f"--distractors {config['games']['distractors']} --max-instances {config['games']['max_instances']} "
-            f"--max-draws {config['games']['max_draws']}"
+        # real games (games.source alfworld) read games.data_dir; generated ones are drawn with the other keys
+        settings=settings(
+            ["games.seed", "games.task_types"]
+            + (
+                ["games.data_dir"]
+                if config["games"]["source"] == "alfworld"
+                else [f"games.{key}" for key in ("unseen_floorplans", "distractors", "max_instances", "max_draws")]
+            )
         ),
-        types=lambda w: ",".join(config["games"]["task_types"]),
+        size=lambda w: per_type(w.split),
     log:
         "results/logs/games/{split}.log",
     benchmark:
@@ -26,8 +25,8 @@ rule games:
     resources:
         mem_mb=2000,
     shell:
-        "{PY} a3t.stages.games --split {wildcards.split} --out results/games/{wildcards.split} "
-        "--task-types {params.types} {params.source} --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.games --config {params.settings:q} --split {wildcards.split} --out results/games/{wildcards.split} "
+        "--per-type {params.size:q} --workers {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
 
 
 rule games_alfworld:
@@ -38,8 +37,7 @@ rule games_alfworld:
     output:
         "results/games/alfworld_{split}/manifest.csv",
     params:
-        data_dir=config["eval"]["alfworld_data_dir"],
-        types=",".join(config["games"]["task_types"]),
+        settings=settings(["games.task_types"], {"games.data_dir": config["eval"]["alfworld_data_dir"]}),
     log:
         "results/logs/games/alfworld_{split}.log",
     benchmark:
@@ -49,5 +47,5 @@ rule games_alfworld:
         mem_mb=2000,
     shell:
         "{PY} a3t.stages.games --split {wildcards.split} --out results/games/alfworld_{wildcards.split} "
-        "--task-types {params.types} --data-dir '{params.data_dir}' --per-type all > {log} 2>&1 "
+        "--config {params.settings:q} --per-type all > {log} 2>&1 "
         "&& {PY} a3t.signatures {input.signature}"

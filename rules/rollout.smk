@@ -11,12 +11,9 @@ rule rollout:
     wildcard_constraints:
         round=r"[1-9]\d*",
     params:
-        model=agent_args(),
+        base=base_model(),
+        settings=agent_settings(),
         gguf=gguf_flag,
-        e=generation_params(),
-        step_limit=config["env"]["step_limit"],
-        max_len=config["train"]["max_len"],
-        seed=config["seed"],
     log:
         "results/logs/round{round}/rollout/{shard}.log",
     benchmark:
@@ -25,7 +22,6 @@ rule rollout:
     resources:
         mem_mb=4000,
     shell:
-        "{PY} a3t.stages.rollout {params.model} {params.gguf} --adapter {input.adapter} --games train={input.games} "
-        "--shard {wildcards.shard} --out {output} --round {wildcards.round} --step-limit {params.step_limit} "
-        "--max-len {params.max_len} --batch-size {params.e[batch_size]} --max-new-tokens {params.e[max_new_tokens]} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.rollout --config {params.settings:q} --base {params.base} {params.gguf} --adapter {input.adapter} "
+        "--games train={input.games} --shard {wildcards.shard} --out {output} --round {wildcards.round} "
+        "--threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -10,14 +10,10 @@ rule train:
     output:
         directory("results/round{round}/adapter"),
     params:
-        model=model_args(),
-        qlora=config["qlora"],
-        modules=",".join(config["qlora"]["target_modules"]),
-        t=train_params,
-        epochs=lambda w: config["train"]["epochs_round0"] if int(w.round) == 0 else config["train"]["epochs"],
-        flags=train_flags(),
-        contrast=train_contrast,
-        seed=config["seed"],
+        base=base_model(),
+        settings=train_settings,
+        init=init_adapter_flag,
+        actre=actre_flag(),
     log:
         "results/logs/round{round}/train.log",
     benchmark:
@@ -28,9 +24,5 @@ rule train:
         # (docs/performance.md; 4 a pass: 12.1 GB)
         mem_mb=6000 if config["model"]["base"] == "build" else 10000,
     shell:
-        "{PY} a3t.stages.train {params.model} --data {input.data} --out {output} --epochs {params.epochs} "
-        "--lr {params.t[lr]} --batch-size {params.t[batch_size]} --grad-accum {params.t[grad_accum]} "
-        "--optim {params.t[optim]} --max-len {params.t[max_len]} --lora-r {params.qlora[r]} "
-        "--lora-alpha {params.qlora[alpha]} --lora-dropout {params.qlora[dropout]} --target-modules {params.modules} "
-        "{params.contrast} {params.flags} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"
+        "{PY} a3t.stages.train --config {params.settings:q} --base {params.base} --data {input.data} --out {output} "
+        "{params.init} {params.actre} --threads {threads} > {log} 2>&1 && {PY} a3t.signatures {input.signature}"

@@ -15,7 +15,7 @@ from a3t.agents.prompted import actre_prompt, examples, react_prompt
 from a3t.io import A3TError
 from a3t.trajectory import Step, read_trajectories
 from tests.fake_openai import ACTRE_ANSWER, FakeOpenAI, closed_port_url
-from tests.workflow import TINY, snakemake
+from tests.workflow import TINY, snakemake, stage_settings
 
 
 def test_react_prompt_shows_the_same_type_in_the_game_grammar():
@@ -88,7 +88,8 @@ def test_round0_teacher_through_the_endpoint_and_a_rerun_pays_nothing(games_dir,
 
 
 def test_endpoint_down_stops_the_teacher_without_output(games_dir, tmp_path):
-    proc = _demos(games_dir, tmp_path / "out" / "demos.jsonl", closed_port_url(), "--endpoint-retries", "1")
+    cache = ["--endpoint-cache", str(tmp_path / "cache.jsonl")]  # not the default's results/cache/ of the cwd
+    proc = _demos(games_dir, tmp_path / "out" / "demos.jsonl", closed_port_url(), "--endpoint-retries", "1", *cache)
     assert proc.returncode == 2 and "failed after retries" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
 
@@ -96,10 +97,11 @@ def test_endpoint_down_stops_the_teacher_without_output(games_dir, tmp_path):
 def test_exploration_with_the_endpoint_as_actre(tiny_run, tmp_path):
     res = tiny_run / "results"
     with FakeOpenAI() as server:
-        args = ["--base", str(res / "base_model"), "--adapter", str(res / "round0" / "adapter"), "--merge"]
+        args = ["--base", str(res / "base_model"), "--adapter", str(res / "round0" / "adapter"), "--merge", "--quantize"]
         args += ["--rollouts", str(res / "round1" / "rollouts" / "train.jsonl"), "--games", str(res / "games/train/manifest.csv")]
         args += ["--out", str(tmp_path / "explore.jsonl"), "--samples", "1", "--p-sample", "0.5", "--step-limit", "10"]
         args += ["--actre", "endpoint", "--endpoint-url", server.url, "--endpoint-model", "teacher", "--workers", "0"]
+        args += ["--endpoint-cache", str(tmp_path / "cache.jsonl")]  # not the default's results/cache/ of the cwd
         proc = subprocess.run([sys.executable, "-m", "a3t.stages.explore", *args], capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
     trajs = list(read_trajectories(tmp_path / "explore.jsonl"))
@@ -121,7 +123,11 @@ def test_dry_run_with_the_endpoint_config_names_it_in_the_jobs(tiny_run):
     proc = snakemake(tiny_run, "-n", "-p", "results/round1/eval.json", "--configfile", str(path))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    assert "--players prompted" in out and "--actre endpoint" in out and "--endpoint-url 'http://gpu:8000/v1'" in out
-    assert "--endpoint-cache 'results/cache/endpoint.jsonl'" in out and "--endpoint-key-env OPENAI_API_KEY" in out
+    assert "--players prompted" in out
+    (explore,) = stage_settings(out, "explore")
+    assert explore["explore"]["actre"] == "endpoint" and explore["endpoint"]["base_url"] == "http://gpu:8000/v1"
+    assert all(s["endpoint"]["model"] == "gpt-3.5-turbo-instruct" for s in stage_settings(out, "demos"))
+    endpoint = explore["endpoint"]
+    assert endpoint["cache"] == "results/cache/endpoint.jsonl" and endpoint["api_key_env"] == "OPENAI_API_KEY"
     train = [line for line in out.splitlines() if "-m a3t.stages.train" in line]
     assert train and all(" --actre" not in line for line in train)  # no self-ActRe view to learn

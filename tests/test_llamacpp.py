@@ -22,7 +22,7 @@ from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError
 from a3t.stages import export_gguf
-from tests.workflow import TINY, snakemake
+from tests.workflow import TINY, snakemake, stage_settings
 
 llamacpp = pytest.importorskip("a3t.agents.llamacpp")
 if not llamacpp.available():
@@ -143,7 +143,8 @@ def test_the_workflow_plays_each_round_with_the_engine(tiny_run, tmp_path, engin
     assert proc.returncode == 0, out[-3000:]
     assert f"a3t: engine: {engine}" in out
     lines = [line for line in out.splitlines() if re.search(r"-m a3t\.stages\.(evaluate|rollout|explore) ", line)]
-    assert len(lines) == 4 and all(f"--engine {engine}" in line for line in lines)  # 2 evaluations, rollout, exploration
+    playing = [s for stage in ("evaluate", "rollout", "explore") for s in stage_settings(out, stage)]
+    assert len(playing) == 4 and all(s["model"]["engine"] == engine for s in playing)  # 2 evaluations, rollout, exploration
     gguf_args = [re.search(r"--agent-gguf (\S+)", line) for line in lines]
     exports = re.findall(r"-m a3t\.stages\.export_gguf .*--out (\S+)", out)
     if engine == "torch":

@@ -102,7 +102,7 @@ def test_verify_names_the_stale_stages_and_what_differs(clone_b, tmp_path):
     config.write_text(yaml.safe_dump(changed_config("train", "fail_weight", -0.5)))
     proc = _verify(b, env, str(config))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "stale     train[round=1]: " in proc.stdout and "params.t.fail_weight: -1.0 -> -0.5" in proc.stdout
+    assert "stale     train[round=1]: " in proc.stdout and "params.settings.train.fail_weight: -1.0 -> -0.5" in proc.stdout
     assert "train[round=0]" not in proc.stdout  # round 0 is SFT: failures' weight does not reach it
     assert "a run would make: " in proc.stdout and "train 1" in proc.stdout  # round 1, and what follows
     filter_py = b / "src" / "a3t" / "stages" / "filter.py"  # a tree made at another code version

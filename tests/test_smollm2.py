@@ -98,7 +98,7 @@ def test_rounds_0_and_1_train_adapters_and_evaluate(smollm2_run):
         config = json.loads((adapter / "adapter_config.json").read_text())
         assert config["r"] == 16 and config["lora_alpha"] == 32 and set(config["target_modules"]) == LINEAR_MODULES
         made = json.loads((adapter / "manifest.json").read_text())
-        assert made["config"]["compute_dtype"] == choose("auto").dtype and made["config"]["no_quantize"]
+        assert made["config"]["compute_dtype"] == choose("auto").dtype and not made["config"]["quantize"]
         log = json.loads((adapter / "train_log.json").read_text())
         assert log and math.isfinite(log[-1]["train_loss"])
         result = json.loads((smollm2_run / f"round{k}" / "eval.json").read_text())

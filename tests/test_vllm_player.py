@@ -16,7 +16,7 @@ from a3t.agents.llm import LLMPlayer
 from a3t.agents.player_args import add_agent_args, agent_from_args
 from a3t.io import A3TError
 from a3t.trajectory import Step, Trajectory
-from tests.workflow import TINY, snakemake
+from tests.workflow import TINY, snakemake, stage_settings
 
 
 class FakeLLM:
@@ -60,7 +60,7 @@ def _args(base, adapter, *extra):
 def test_vllm_player_sends_the_hf_tokens_with_the_adapter(tiny_run, fake_vllm):
     res = tiny_run / "results"
     adapter = res / "round0" / "adapter"
-    player = agent_from_args(_args(res / "base_model", adapter, "--seed", "3"))
+    player = agent_from_args(_args(res / "base_model", adapter, "--seed", "3", "--quantize"))  # the tiny run's NF4 base
     llm = fake_vllm.made[-1]
     rank = json.loads((adapter / "adapter_config.json").read_text())["r"]
     assert llm.kwargs["quantization"] == "bitsandbytes" and llm.kwargs["enable_lora"] and llm.kwargs["max_lora_rank"] == rank
@@ -94,4 +94,6 @@ def test_the_workflow_passes_the_engine_to_every_generating_rule(tiny_run, tmp_p
     assert proc.returncode == 0, out[-3000:]
     lines = [line for line in out.splitlines() if re.search(r"-m a3t\.stages\.(evaluate|rollout|explore) ", line)]
     assert len(lines) == 4  # 2 evaluations, rollout, exploration
-    assert all("--engine vllm" in line and "--agent-gguf" not in line for line in lines)
+    assert all("--agent-gguf" not in line for line in lines)
+    playing = [s for stage in ("evaluate", "rollout", "explore") for s in stage_settings(out, stage)]
+    assert len(playing) == 4 and all(s["model"]["engine"] == "vllm" for s in playing)

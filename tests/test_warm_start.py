@@ -10,7 +10,7 @@ import sys
 import yaml
 from safetensors.torch import load_file
 
-from tests.workflow import changed_config, snakemake
+from tests.workflow import changed_config, snakemake, stage_settings
 
 WEIGHTS = "adapter_model.safetensors"
 
@@ -22,8 +22,8 @@ def train_cmd(res, out, *extra: str) -> list[str]:
         sys.executable, "-m", "a3t.stages.train", "--base", made["base"], "--data",
         str(res / "round1" / "dataset" / "trajectories.jsonl"), "--out", str(out), "--max-steps", "1", "--lr", "0",
         "--batch-size", "1", "--max-len", str(made["max_len"]), "--lora-r", str(made["lora_r"]),
-        "--lora-alpha", str(made["lora_alpha"]), "--target-modules", made["target_modules"],
-        "--compute-dtype", made["compute_dtype"], *(["--no-quantize"] if made["no_quantize"] else []), "--threads", "1",
+        "--lora-alpha", str(made["lora_alpha"]), "--target-modules", ",".join(made["target_modules"]),
+        "--compute-dtype", made["compute_dtype"], "--quantize" if made["quantize"] else "--no-quantize", "--threads", "1",
         *extra,
     ]  # fmt: skip
 
@@ -62,5 +62,6 @@ def test_the_rule_continues_the_round_before_at_warm_lr(tiny_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     commands = re.findall(r"a3t\.stages\.train .*", proc.stdout)
     by_round = {int(re.search(r"--out results/round(\d)/adapter", c).group(1)): c for c in commands}
-    assert "--init-adapter results/round0/adapter" in by_round[1] and "--lr 0.0003 " in by_round[1]
-    assert "--init-adapter" not in by_round[0] and "--lr 0.001 " in by_round[0]
+    assert "--init-adapter results/round0/adapter" in by_round[1] and "--init-adapter" not in by_round[0]
+    lr = {k: stage_settings(c, "train")[0]["train"]["lr"] for k, c in by_round.items()}
+    assert lr == {0: 0.001, 1: 0.0003}

@@ -29,6 +29,7 @@ from tests.workflow import (
     changed_config,
     planned,
     snakemake,
+    stage_settings,
     workflow_copy,
 )
 
@@ -78,7 +79,16 @@ def test_rounds_accumulate(tiny_run):
 
 def test_exploration_with_the_scripted_actre(tiny_run, tmp_path):
     res = tiny_run / "results"
-    args = ["--base", str(res / "base_model"), "--adapter", str(res / "round0" / "adapter"), "--merge", "--workers", "0"]
+    args = [
+        "--base",
+        str(res / "base_model"),
+        "--adapter",
+        str(res / "round0" / "adapter"),
+        "--merge",
+        "--quantize",
+        "--workers",
+        "0",
+    ]
     args += ["--rollouts", str(res / "round1" / "rollouts" / "train.jsonl"), "--games", str(res / "games/train/manifest.csv")]
     args += ["--out", str(tmp_path / "explore.jsonl"), "--samples", "2", "--p-sample", "0.5", "--step-limit", "12"]
     proc = subprocess.run(
@@ -429,16 +439,22 @@ def test_default_plans_smollm2_and_scratch_builds_its_base(tmp_path):
     if engine == "llamacpp":
         expected["export_gguf"] = 5
     assert jobs == expected | {"total": sum(expected.values())}
-    assert "--gguf-file SmolLM2-135M-Instruct.Q4_1.gguf" in out and "--no-quantize" in out
-    assert "--think-limit 2" in out and "--decode-chunk 12" in out and "--shard 2of2" in out
-    assert "--batch-size 2 --grad-accum 2" in out and "--epochs 1.5" in out and "--max-steps 45" in out
+    assert "--gguf-file SmolLM2-135M-Instruct.Q4_1.gguf" in out and "--shard 2of2" in out
+    evaluate = stage_settings(out, "evaluate")
+    assert len(evaluate) == 10 and all(s == evaluate[0] for s in evaluate)
+    model = evaluate[0]["model"]
+    assert (model["quantize"], model["think_limit"], model["decode_chunk"], model["engine"]) == (False, 2, 12, engine)
+    train = {s["train"]["epochs"]: s["train"] for s in stage_settings(out, "train")}  # round 0: epochs_round0
+    assert train[1.5]["batch_size"] == 2 and train[1.5]["grad_accum"] == 2 and "max_steps" not in train[1.5]
+    assert train[10]["max_steps"] == 45 and train[10]["lr"] == 0.0003  # rounds >= 1: a warm start's rate
 
     proc = snakemake(wd, "-n", "-p", "--configfile", "config/scratch.yaml")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
     assert jobs["pretrain_corpus"] == 1 and jobs["base_model"] == 1 and jobs["evaluate"] == 5 and "convert_base" not in jobs
-    assert "teacher_demos_extra" not in jobs and "--batch-size 4 --grad-accum 1" in out
+    assert "teacher_demos_extra" not in jobs
+    assert {(s["train"]["batch_size"], s["train"]["grad_accum"]) for s in stage_settings(out, "train")} == {(4, 1)}
 
 
 def test_slurm_dry_run_of_the_paper_config(tmp_path):
@@ -461,9 +477,13 @@ def test_slurm_dry_run_of_the_paper_config(tmp_path):
         assert "slurm_partition=gpu" in resources[rule] and "gpu=1" in resources[rule], (rule, resources[rule])
     for rule in ("games", "teacher_demos", "filter", "dataset", "gather_eval", "gather_rollouts", "gather_explore"):
         assert "gpu=" not in resources[rule] and "slurm_partition=cpu" in resources[rule], (rule, resources[rule])
-    assert "--base mistralai/Mistral-7B-Instruct-v0.2 --compute-dtype bfloat16" in out
-    assert "--optim paged_adamw_32bit" in out and "--lora-r 16 --lora-alpha 32" in out and "--target-modules q_proj,v_proj" in out
-    assert "--samples 40" in out and "--actre endpoint" in out and "--players prompted" in out
+    assert "--base mistralai/Mistral-7B-Instruct-v0.2 " in out and "--players prompted" in out
+    train = stage_settings(out, "train")[0]
+    assert train["model"] == {"compute_dtype": "bfloat16", "quantize": True} and train["train"]["optim"] == "paged_adamw_32bit"
+    assert (train["qlora"]["r"], train["qlora"]["alpha"], train["qlora"]["target_modules"]) == (16, 32, ["q_proj", "v_proj"])
+    explore = stage_settings(out, "explore")[0]
+    assert explore["explore"]["samples"] == 40 and explore["explore"]["actre"] == "endpoint"
+    assert explore["endpoint"]["model"] == "gpt-3.5-turbo-instruct"
 
 
 def test_report_draws_reference_lines_and_rejects_bad_ones(tiny_run, tmp_path, capsys):

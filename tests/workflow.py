@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -94,4 +95,11 @@ CODE_CASES = [
     ("stages/filter.py", "results/round1/eval.json", ROUND1),  # not rollout, explore, round 0, games
     ("stages/report.py", "results/summary.csv", {"report": 1}),
     ("agents/llm.py", "results/round1/eval.json", {**ROLLOUT, **EXPLORE, **ROUND1, "evaluate": 2, "gather_eval": 2}),
+    # the typed config: its defaults reach jobs only as config values (CONFIG_CASES), so an edit reruns nothing
+    ("settings.py", "results/round1/eval.json", {}),
 ]
+
+
+def stage_settings(out: str, stage: str) -> list[dict]:
+    """The settings (``--config`` JSON) of each planned job of ``stage`` in a dry run's printed commands."""
+    return [json.loads(m) for m in re.findall(rf"a3t\.stages\.{stage}(?: \w+)? --config '([^']*)'", out)]

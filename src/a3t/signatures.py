@@ -99,7 +99,7 @@ def _flatten(value, prefix: str) -> dict[str, object]:
 
 
 def differences(old: dict, new: dict) -> list[str]:
-    """What differs between two signatures of a job, one line each: ``params.t.lr: 0.001 -> 0.002``,
+    """What differs between two signatures of a job, one line each: ``params.settings.train.lr: 0.001 -> 0.002``,
     ``code a3t/stages/train.py (edited)``, ``the rule's shell command``."""
     lines = []
     before, after = _flatten(old.get("params", {}), "params"), _flatten(new.get("params", {}), "params")

@@ -9,6 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent  # src/a3t
 PACKAGE = "a3t"
+# modules whose edits reach a job through its params instead: the typed config's defaults and help become config
+# values, which every rule passes as its settings; hashing it (and what it imports) would rerun every job for one default
+CONFIG_MODULES = {"a3t.settings"}
 
 
 def module_file(module: str) -> Path:
@@ -34,12 +37,13 @@ def _imports(path: Path) -> set[str]:
 
 @functools.cache
 def stage_sources(module: str) -> tuple[str, ...]:
-    """Every a3t source file ``module`` needs: itself, what it imports, transitively, and their packages' ``__init__``."""
+    """Every a3t source file ``module`` needs: itself, what it imports, transitively, and their packages' ``__init__``;
+    not CONFIG_MODULES (nor what only they import)."""
     seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in CONFIG_MODULES:
             continue
         seen.add(name)
         parts = name.split(".")

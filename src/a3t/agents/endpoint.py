@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from a3t.io import A3TError
+from a3t.settings import add_setting
 
 
 class Endpoint:
@@ -97,13 +98,10 @@ class Endpoint:
 
 def add_endpoint_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("endpoint (an OpenAI-compatible completions server)")
-    g.add_argument("--endpoint-url", default="", help="base URL, e.g. http://localhost:8000/v1")
-    g.add_argument("--endpoint-model", default="", help="model name the server knows")
-    g.add_argument("--endpoint-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    g.add_argument("--endpoint-cache", default="", help="JSONL file of cached answers")
-    g.add_argument("--endpoint-max-requests", type=int, default=100_000, help="request budget of this run")
-    g.add_argument("--endpoint-retries", type=int, default=5)
-    g.add_argument("--endpoint-timeout", type=float, default=60.0)
+    flags = {"base_url": "--endpoint-url", "api_key_env": "--endpoint-key-env"}
+    for key in ("base_url", "model", "api_key_env", "cache", "max_requests", "retries", "timeout"):
+        flag = flags.get(key, "--endpoint-" + key.replace("_", "-"))
+        add_setting(g, f"endpoint.{key}", flag, dest=flag[2:].replace("-", "_"))
 
 
 def endpoint_from_args(args: argparse.Namespace) -> Endpoint:

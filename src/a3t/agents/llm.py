@@ -12,9 +12,8 @@ from a3t.agents.constrained import AdmissibleOnly, CandidateTree, command_varian
 from a3t.agents.kv_cache import CACHE_ARG, PrefixCache, SpareCache, left_pad
 from a3t.agents.prompts import message_length, messages, parse_action
 from a3t.envs.grammar import THINK_PREFIX
+from a3t.settings import ACTIONS
 from a3t.trajectory import Trajectory
-
-ACTIONS = ("free", "admissible", "scored")
 
 
 class LLMPlayer:

@@ -18,6 +18,7 @@ from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, atomic_write_json, read_json
 from a3t.manifest import write_manifest
 from a3t.outcomes import evaluation
+from a3t.settings import parse_stage_args
 from a3t.shards import shard_of
 from a3t.trajectory import write_trajectories
 
@@ -42,7 +43,7 @@ def play(argv: list[str] | None, origin: str, prog: str, doc: str) -> None:
     p.add_argument("--round", type=int, default=0)
     p.add_argument("--previous", type=Path, help="the previous round's eval.json (for the accumulated success)")
     p.add_argument("--shard", default="1of1", help="IofN: play the I-th of N shards of each split (by sorted task id)")
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     if args.step_limit < 1:
         raise A3TError(f"--step-limit must be >= 1, got {args.step_limit}")
     torch.set_num_threads(args.threads)

@@ -7,9 +7,10 @@ import argparse
 from pathlib import Path
 
 from a3t import hardware
-from a3t.agents.llm import ACTIONS, LLMPlayer
+from a3t.agents.llm import LLMPlayer
 from a3t.agents.modeling import check_adapter, load_agent, load_tokenizer
 from a3t.io import A3TError
+from a3t.settings import add_setting
 
 ENGINES = tuple(e for e in hardware.ENGINES if e != "auto")  # a stage runs the engine the workflow chose
 AGENT_FILE = "agent.gguf"  # inside a round's agent_gguf folder (stage export_gguf)
@@ -20,29 +21,27 @@ def add_agent_args(p: argparse.ArgumentParser, adapter_help: str) -> None:
     p.add_argument("--base", required=True)
     p.add_argument("--gguf-file", default="")
     p.add_argument("--adapter", default="", help=adapter_help)
-    p.add_argument("--step-limit", type=int, default=50)
-    p.add_argument("--max-len", type=int, default=1024)
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=16, help="episodes generated together")
+    add_setting(p, "env.step_limit")
+    add_setting(p, "train.max_len")
+    add_setting(p, "eval.max_new_tokens")
+    add_setting(p, "eval.batch_size")
     p.add_argument("--workers", type=int, default=2, help="environment worker processes")
-    p.add_argument("--no-quantize", action="store_true")
-    p.add_argument("--merge", action="store_true", help="generate with the adapter merged into the dequantized base")
-    p.add_argument("--compute-dtype", default="auto", choices=hardware.DTYPES, help="auto: bfloat16 where native (a3t.hardware)")
-    p.add_argument("--engine", choices=ENGINES, default="torch",
-                   help="generation: transformers (torch), llama.cpp (CPUs; with --agent-gguf) or vLLM (GPUs)")  # fmt: skip
+    add_setting(p, "model.quantize")
+    add_setting(p, "model.merge_for_inference", "--merge")
+    add_setting(p, "model.compute_dtype")
+    add_setting(p, "model.engine", choices=ENGINES, default="torch",
+                help="generation: transformers (torch), llama.cpp (CPUs; with --agent-gguf) or vLLM (GPUs)")  # fmt: skip
     p.add_argument("--agent-gguf", default="", help="the agent as one GGUF file (stage export_gguf), for --engine llamacpp")
-    p.add_argument("--actions", choices=ACTIONS, default="admissible",
-                   help="free text (ReAct), decoded among the admissible commands, or the best-scored command")  # fmt: skip
-    p.add_argument("--think-limit", type=int, default=2, help="thoughts in a row after which the agent must act (0: none)")
-    p.add_argument("--decode-chunk", type=int, default=12,
-                   help="tokens of a reply decoded per batch step, the rest at the next steps (0: whole)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    add_setting(p, "model.actions")
+    add_setting(p, "model.think_limit")
+    add_setting(p, "model.decode_chunk")
+    add_setting(p, "seed")
+    add_setting(p, "shards.threads", "--threads")
 
 
 def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPlayer:
     """Load base (+ adapter) as :func:`add_agent_args` described it, as a batched player."""
-    quantize = not args.no_quantize
+    quantize = args.quantize
     if args.engine == "llamacpp":
         from a3t.agents.llamacpp import LlamaCppPlayer
 
@@ -67,7 +66,9 @@ def agent_from_args(args: argparse.Namespace, temperature: float = 0.0) -> LLMPl
         check_adapter(adapter)
         gen = (args.max_len, args.max_new_tokens, temperature, args.seed)
         return VLLMPlayer(args.base, adapter, load_tokenizer(args.base), *gen, quantize, args.compute_dtype)
-    model, tok = load_agent(args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge)
+    model, tok = load_agent(
+        args.base, args.adapter or None, quantize, args.compute_dtype, args.gguf_file, args.merge_for_inference
+    )
     return LLMPlayer(
         model,
         tok,

@@ -1,13 +1,6 @@
 """Offline ALFWorld: game generation, loading, playing and batching."""
 
-TASK_TYPES = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
+from a3t.settings import TASK_TYPES
 
 
 def check_task_types(names: list[str]) -> list[str]:

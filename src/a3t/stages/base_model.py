@@ -23,6 +23,7 @@ from a3t.agents.lm_training import corpus_blocks, corpus_texts, train_and_save, 
 from a3t.agents.prompts import CHAT_TEMPLATE, SPECIAL_TOKENS
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, parse_stage_args
 from a3t.trajectory import read_trajectories
 
 
@@ -71,20 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.stages.base_model", description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, type=Path, help="trajectories JSONL to pre-train on")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--vocab-size", type=int, default=2048)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=8)
-    p.add_argument("--kv-heads", type=int, default=4)
-    p.add_argument("--intermediate", type=int, default=768)
-    p.add_argument("--max-len", type=int, default=2048)
-    p.add_argument("--block", type=int, default=512)
-    p.add_argument("--epochs", type=float, default=10)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    for key in ("vocab_size", "hidden", "layers", "heads", "kv_heads", "intermediate", "max_len", "block", "epochs", "lr",
+                "batch_size"):  # fmt: skip
+        add_setting(p, f"pretrain.{key}")
+    add_setting(p, "seed")
     p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     trajs = list(read_trajectories(args.corpus))

@@ -37,6 +37,7 @@ from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, default, parse_stage_args
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 
@@ -98,10 +99,12 @@ def play(argv: list[str]) -> None:
     p.add_argument("--games", required=True, type=Path, help="the pretrain split's manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="the labelled states, trajectories JSONL")
     p.add_argument("--iteration", type=int, required=True, help="1, 2, ...: seeds the draw of games and turns")
-    p.add_argument("--beta", type=float, default=0.5, help="probability that the teacher's step is executed")
-    p.add_argument("--games-count", type=int, default=0, help="games played (0: all the split's)")
-    p.add_argument("--examples-per-episode", type=int, default=4, help="labelled states kept per episode (0: all)")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--beta", type=float, default=default("dagger.beta")[0], help="probability that the teacher's step is executed"
+    )
+    add_setting(p, "dagger.games", "--games-count", dest="games_count")
+    add_setting(p, "dagger.examples_per_episode")
+    args = parse_stage_args(p, argv)
     if not 0.0 <= args.beta <= 1.0:
         raise A3TError(f"--beta must be in [0, 1], got {args.beta}")
     if args.adapter:
@@ -184,14 +187,14 @@ def train(argv: list[str]) -> None:
     p.add_argument("--corpus", required=True, type=Path, help="the pretraining text (iteration 0's data)")
     p.add_argument("--labels", required=True, nargs="+", type=Path, help="every iteration's labelled states so far")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--block", type=int, default=512, help="tokens per block of the pretraining text")
-    p.add_argument("--max-len", type=int, default=1536, help="most tokens of a labelled example (the agent's context)")
-    p.add_argument("--epochs", type=float, default=2)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    add_setting(p, "pretrain.block")
+    add_setting(p, "train.max_len", help="most tokens of a labelled example (the agent's context)")
+    add_setting(p, "dagger.epochs")
+    add_setting(p, "dagger.lr")
+    add_setting(p, "pretrain.batch_size")
+    add_setting(p, "seed")
     p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     tok = AutoTokenizer.from_pretrained(args.base)

@@ -24,6 +24,7 @@ from a3t.envs.batch import BatchEnv
 from a3t.envs.games import Game, load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, parse_stage_args
 from a3t.trajectory import Trajectory, write_trajectories
 
 PLAYERS = ("teacher", "prompted", "walkthrough", "random")
@@ -94,15 +95,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, type=Path, help="trajectories JSONL")
     p.add_argument("--players", default="teacher", help=f"comma-separated, from {PLAYERS}")
     p.add_argument("--keep", choices=("won", "all"), default="won", help="drop failed episodes (the paper drops them)")
-    p.add_argument("--astray", type=float, default=0.0, help="share of teacher episodes that go astray")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--step-limit", type=int, default=50)
-    p.add_argument("--random-steps", type=int, default=15)
+    add_setting(p, "teacher.astray")
+    add_setting(p, "seed")
+    add_setting(p, "env.step_limit")
+    add_setting(p, "pretrain.random_steps")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--slots", type=int, default=8)
     p.add_argument("--split", default="train")
     add_endpoint_args(p)
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     if not 0.0 <= args.astray <= 1.0:
         raise A3TError(f"--astray must be in [0, 1], got {args.astray}")
     if args.step_limit < 1:

@@ -41,6 +41,7 @@ from a3t.envs.games import load_split
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
 from a3t.outcomes import exploration_counts
+from a3t.settings import add_setting, parse_stage_args
 from a3t.shards import shard_of
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
@@ -151,20 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--games", required=True, type=Path, help="the training split's manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="composed trajectories JSONL")
     p.add_argument("--round", type=int, default=1)
-    p.add_argument("--samples", type=int, default=2, help="composed trajectories per failed task (paper: 40)")
-    p.add_argument("--early-stop", type=int, default=0, help="stop a task after this many successes (0: never)")
-    p.add_argument("--p-sample", type=float, default=0.3, help="probability of sampling the action at a step")
-    p.add_argument(
-        "--forced", choices=("uniform", "nearest"), default="uniform", help="how a forced sample is drawn (after 3 invalid)"
-    )
-    p.add_argument("--temperature", type=float, default=0.0, help="the agent's own sampling temperature")
-    p.add_argument(
-        "--actre", choices=("self", "scripted", "endpoint"), default="scripted",
-        help="who writes the reasons: the agent's model, the scripted teacher, or the prompted one",
-    )  # fmt: skip
+    for key in ("samples", "early_stop", "p_sample", "forced", "temperature", "actre"):
+        add_setting(p, f"explore.{key}")
     p.add_argument("--shard", default="1of1", help="IofN: explore the I-th of N shards of the failed tasks (by sorted task id)")
     add_endpoint_args(p)
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     if not 0.0 <= args.p_sample <= 1.0:
         raise A3TError(f"--p-sample must be in [0, 1], got {args.p_sample}")
     if args.samples < 1:

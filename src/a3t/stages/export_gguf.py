@@ -26,6 +26,7 @@ from a3t.agents.prompts import messages
 from a3t.agents.to_gguf import WEIGHT_TYPES, write_gguf
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, parse_stage_args
 from a3t.trajectory import Step
 
 # largest |logit difference| accepted against the float32 torch model, per weight type (measured on SmolLM2's
@@ -82,18 +83,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--base", required=True)
     p.add_argument("--gguf-file", default="", help="a GGUF file inside --base, for GGUF checkpoints")
     p.add_argument("--adapter", default="", help="the round's LoRA adapter (none: the base alone)")
-    p.add_argument("--no-quantize", action="store_true", help="the base was trained on plainly, not in NF4")
-    p.add_argument("--weight-type", choices=sorted(WEIGHT_TYPES), default="F32", help="the GGUF's weight type")
+    add_setting(p, "model.quantize", help="the base was trained on in NF4 (QLoRA)")
+    add_setting(p, "model.gguf_type", "--weight-type", choices=sorted(WEIGHT_TYPES))
     p.add_argument("--tolerance", type=float, default=None, help="largest logit difference accepted (default: per type)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model, tok = load_agent(args.base, args.adapter or None, not args.no_quantize, "float32", args.gguf_file, merge=True)
-    tolerance = TOLERANCE[args.weight_type] if args.tolerance is None else args.tolerance
+    model, tok = load_agent(args.base, args.adapter or None, args.quantize, "float32", args.gguf_file, merge=True)
+    tolerance = TOLERANCE[args.gguf_type] if args.tolerance is None else args.tolerance
     with atomic_dir(args.out) as tmp:
-        shape = write_gguf(model, tok, tmp / AGENT_FILE, args.weight_type, pre_tokenizer="smollm" if _smollm(tok) else "default")
+        shape = write_gguf(model, tok, tmp / AGENT_FILE, args.gguf_type, pre_tokenizer="smollm" if _smollm(tok) else "default")
         check = compare(model, tok, tmp / AGENT_FILE, threads=args.threads)
         print(json.dumps(check))
         if not check["greedy_tokens_identical"] or check["max_abs_logit_diff"] > tolerance:
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("out", "threads")}
         write_manifest(tmp, "export_gguf", config, inputs=[], check={**check, "tolerance": tolerance}, **shape)
     size = (args.out / AGENT_FILE).stat().st_size
-    print(f"{args.out}/{AGENT_FILE}: {args.weight_type}, {size / 2**20:.0f} MiB in {time.perf_counter() - start:.0f} s")
+    print(f"{args.out}/{AGENT_FILE}: {args.gguf_type}, {size / 2**20:.0f} MiB in {time.perf_counter() - start:.0f} s")
 
 
 def _smollm(tok) -> bool:

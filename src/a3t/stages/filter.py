@@ -19,6 +19,7 @@ from pathlib import Path
 
 from a3t.io import A3TError, dumps, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, parse_stage_args
 from a3t.trajectory import Trajectory, read_trajectories, write_trajectories
 
 
@@ -46,15 +47,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rollouts", required=True, type=Path, help="the agent's own trajectories on the training tasks")
     p.add_argument("--explore", required=True, type=Path, help="composed trajectories from exploration")
     p.add_argument("--previous", type=Path, help="the accumulated dataset so far (its successes count as solved)")
-    p.add_argument("--no-failures", action="store_true", help="keep successes only (no contrastive failures)")
-    p.add_argument("--min-successes", type=int, default=2, help="distinct successes a task needs for its failure to be kept")
+    add_setting(p, "filter.keep_failures")
+    add_setting(p, "filter.min_successes")
     p.add_argument("--out", required=True, type=Path)
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     rollouts, explored = list(read_trajectories(args.rollouts)), list(read_trajectories(args.explore))
     if args.min_successes < 1:
         raise A3TError(f"--min-successes must be >= 1, got {args.min_successes}")
     before = list(read_trajectories(args.previous)) if args.previous else []  # select counts only its wins
-    kept = select(rollouts, explored, before, keep_failures=not args.no_failures, min_successes=args.min_successes)
+    kept = select(rollouts, explored, before, keep_failures=args.keep_failures, min_successes=args.min_successes)
     write_trajectories(args.out, kept)
     counts = {
         "kept": len(kept),
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         "rollout_failures_dropped": sum(not t.won for t in rollouts) - sum(not t.won for t in kept),
     }
     inputs = [args.rollouts, args.explore] + ([args.previous] if args.previous else [])
-    config = {"previous": bool(args.previous), "keep_failures": not args.no_failures, "min_successes": args.min_successes}
+    config = {"previous": bool(args.previous), "keep_failures": args.keep_failures, "min_successes": args.min_successes}
     write_manifest(args.out.parent, "filter", config, inputs=inputs, **counts)
     print(dumps(counts))
 

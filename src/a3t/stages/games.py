@@ -21,11 +21,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from a3t.envs import TASK_TYPES, check_task_types
+from a3t.envs import check_task_types
 from a3t.envs.games import MANIFEST_FIELDS, index_alfworld
 from a3t.envs.scenes import floorplans
 from a3t.io import A3TError, atomic_dir, atomic_write_text, dumps, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, parse_stage_args
 
 SPLIT_POOLS = {"valid_unseen": "unseen"}  # every other split draws from the seen floorplans
 
@@ -195,30 +196,33 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m a3t.stages.games", description=__doc__.splitlines()[0])
     p.add_argument("--split", required=True)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--task-types", default=",".join(TASK_TYPES), help="comma-separated task types")
-    p.add_argument("--per-type", default="2", help="games per task type: an integer or a JSON object by type")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--unseen-floorplans", default="10,219,308,424", help="floorplans held out for valid_unseen")
-    p.add_argument("--distractors", type=int, default=6, help="distractor object types placed per game")
-    p.add_argument("--max-instances", type=int, default=3, help="most instances of the target object")
-    p.add_argument("--max-draws", type=int, default=20, help="give up after this many draws per requested game")
+    add_setting(p, "games.task_types")
+    p.add_argument("--per-type", default="2", help="games per task type: an integer, a JSON object by type, or all")
+    for key in ("seed", "unseen_floorplans", "distractors", "max_instances", "max_draws", "data_dir"):
+        add_setting(p, f"games.{key}")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--data-dir", default="", help="real ALFWorld data (json_2.1.1 layout); '$ALFWORLD_DATA' is expanded")
-    args = p.parse_args(argv)
+    args = parse_stage_args(p, argv)
     try:
-        task_types = check_task_types([t for t in args.task_types.split(",") if t])
+        task_types = check_task_types(args.task_types)
     except ValueError as err:
         raise A3TError(str(err)) from err
     if args.data_dir:
         data_dir = Path(os.path.expandvars(args.data_dir))
         counts = index_split(args.out, args.split, data_dir, task_types, parse_sizes(args.per_type, task_types), args.seed)
     else:
-        unseen = [int(x) for x in args.unseen_floorplans.split(",") if x]
         sizes = parse_sizes(args.per_type, task_types)
         if sizes is None:
             raise A3TError("--per-type all: only real data (--data-dir) has a fixed set of games to take all of")
         counts = generate_split(
-            args.out, args.split, sizes, args.seed, unseen, args.distractors, args.max_instances, args.max_draws, args.workers
+            args.out,
+            args.split,
+            sizes,
+            args.seed,
+            args.unseen_floorplans,
+            args.distractors,
+            args.max_instances,
+            args.max_draws,
+            args.workers,
         )
     print(dumps(counts))
 

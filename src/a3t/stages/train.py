@@ -27,6 +27,7 @@ from a3t.agents.modeling import add_lora, load_base, load_tokenizer
 from a3t.agents.prompts import fit_messages, trajectory_messages
 from a3t.io import A3TError, atomic_dir, run_cli
 from a3t.manifest import write_manifest
+from a3t.settings import add_setting, parse_stage_args
 from a3t.trajectory import Trajectory, read_trajectories
 
 
@@ -143,41 +144,41 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gguf-file", default="")
     p.add_argument("--data", required=True, nargs="+", type=Path, help="trajectories JSONL (won -> +1, failed -> fail weight)")
     p.add_argument("--out", required=True, type=Path, help="adapter directory")
-    p.add_argument("--epochs", type=float, default=10)
-    p.add_argument("--max-steps", type=int, default=0, help="this many optimizer steps, overriding --epochs (0: epochs)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--grad-accum", type=int, default=2)
-    p.add_argument("--optim", default="adamw_torch", help="a transformers optimizer name (paper: paged_adamw_32bit)")
-    p.add_argument("--max-len", type=int, default=1024)
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--lora-alpha", type=int, default=32)
-    p.add_argument("--lora-dropout", type=float, default=0.05)
-    p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
-    p.add_argument("--compute-dtype", default="auto", choices=hardware.DTYPES, help="auto: bfloat16 where native (a3t.hardware)")
-    p.add_argument("--no-quantize", action="store_true", help="LoRA on the full-precision base (debugging only)")
-    p.add_argument("--fail-weight", type=float, default=-1.0)
-    p.add_argument("--neg-nll-cap", type=float, default=1.0)
-    p.add_argument("--include-observations", action="store_true")
+    add_setting(p, "train.epochs")
+    add_setting(p, "train.max_steps", default=0, help="this many optimizer steps, overriding --epochs (0: epochs)")
+    add_setting(p, "train.lr")
+    add_setting(p, "train.batch_size")
+    add_setting(p, "train.grad_accum")
+    add_setting(p, "train.optim")
+    add_setting(p, "train.max_len")
+    add_setting(p, "qlora.r", "--lora-r", dest="lora_r")
+    add_setting(p, "qlora.alpha", "--lora-alpha", dest="lora_alpha")
+    add_setting(p, "qlora.dropout", "--lora-dropout", dest="lora_dropout")
+    add_setting(p, "qlora.target_modules")
+    add_setting(p, "model.compute_dtype")
+    add_setting(p, "model.quantize")
+    add_setting(p, "train.fail_weight")
+    add_setting(p, "train.neg_nll_cap")
+    add_setting(p, "train.include_observations")
     p.add_argument("--actre", action="store_true", help="also train ActRe (action -> reason) on the successes")
     p.add_argument("--init-adapter", default="", help="continue this saved adapter instead of a fresh one (a warm start)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
+    add_setting(p, "seed")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parse_stage_args(p, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     compute = hardware.resolve_arg(args)
     trajs, weights = load_data(args.data, args.fail_weight)
     tok = load_tokenizer(args.base, args.gguf_file)
     data = TrajectoryData(trajs, weights, tok, args.max_len, args.include_observations, args.actre)
-    model = load_base(args.base, quantize=not args.no_quantize, compute_dtype=args.compute_dtype, gguf_file=args.gguf_file)
+    model = load_base(args.base, quantize=args.quantize, compute_dtype=args.compute_dtype, gguf_file=args.gguf_file)
     model = add_lora(
         model,
         args.lora_r,
         args.lora_alpha,
         args.lora_dropout,
-        args.target_modules.split(","),
-        not args.no_quantize,
+        args.target_modules,
+        args.quantize,
         args.init_adapter,
     )
     with atomic_dir(args.out) as tmp:
