@@ -1,4 +1,5 @@
-"""The round-0 teacher: reads the goal, acts only on what it has seen, wins, goes astray on request."""
+"""The round-0 teacher: reads the goal, acts only on what it has seen, wins, goes astray on request; its episodes
+resumed from halfway (exploration's resume) end the same."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import re
 
 import pytest
 
+from a3t.agents.episodes import Job, run_episodes
 from a3t.agents.teacher import PLAN_PLACES, parse_goal, receptacles_in
+from a3t.envs.batch import BatchEnv
 from a3t.envs.games import load_split
 from a3t.stages.demos import play
+from a3t.stages.explore import exploration_jobs
 
 
 def test_parse_goal_all_templates():
@@ -96,3 +100,50 @@ def test_astray_episodes_fail_and_are_marked(games_dir):
     trajs = play(load_split(games_dir / "manifest.csv"), ["teacher"], seed=0, astray=1.0, step_limit=20, workers=0, slots=6)
     assert all(any(s.source == "sampled" for s in t.steps) for t in trajs)
     assert sum(t.won for t in trajs) < len(trajs)
+
+
+class Follow:
+    """Plays the rest of each task's recorded episode, noting how many steps it had when first asked."""
+
+    def __init__(self, recorded):
+        self.recorded = {t.task_id: t for t in recorded}
+        self.first_asked = {}
+
+    def start(self, slot, game, traj, rng):
+        pass
+
+    def act(self, trajs, admissible):
+        for t in trajs.values():
+            self.first_asked.setdefault(t.task_id, len(t.steps))
+        return {s: (self.recorded[t.task_id].steps[len(t.steps)].action, "policy") for s, t in trajs.items()}
+
+
+def test_a_job_with_a_prefix_resumes_from_the_state_it_leads_to(teacher_trajs, games_dir):
+    """Exploration's resume: the prefix is replayed (its sources kept), the player first acts after it, and the episode
+    goes on from that state: the rest of the teacher's actions win, with the teacher's observations."""
+    games = {g.task_id: g for g in load_split(games_dir / "manifest.csv")}
+    cut = {t.task_id: len(t.steps) // 2 for t in teacher_trajs}
+    jobs = [Job(games[t.task_id], prefix=tuple(t.steps[: cut[t.task_id]])) for t in teacher_trajs]
+    player = Follow(teacher_trajs)
+    with BatchEnv(workers=0, step_limit=50) as env:
+        resumed = run_episodes(jobs, player, env, slots=4, seed=0, origin="explore")
+    for t, r in zip(teacher_trajs, resumed, strict=True):
+        assert r.won and [(s.action, s.observation) for s in r.steps] == [(s.action, s.observation) for s in t.steps]
+        assert player.first_asked[t.task_id] == cut[t.task_id]
+        assert [s.source for s in r.steps] == ["teacher"] * cut[t.task_id] + ["policy"] * (len(t.steps) - cut[t.task_id])
+
+
+def test_resumed_samples_cut_the_failed_episode_in_the_first_half_of_the_step_limit(teacher_trajs, games_dir):
+    games = {g.task_id: g for g in load_split(games_dir / "manifest.csv")}
+    failed = {t.task_id: t for t in teacher_trajs}
+    jobs = exploration_jobs(games, failed, samples=4, resume=0.5, step_limit=20, seed=0)
+    assert [j.sample for j in jobs] == [k for k in range(4) for _ in failed]  # sample-major
+    for j in jobs:
+        steps = failed[j.game.task_id].steps
+        if j.sample < 2:
+            assert j.prefix == ()
+        else:
+            assert 1 <= len(j.prefix) <= min(len(steps) - 1, 10) and list(j.prefix) == steps[: len(j.prefix)]
+    again = exploration_jobs(games, failed, samples=4, resume=0.5, step_limit=20, seed=0)
+    assert [len(j.prefix) for j in again] == [len(j.prefix) for j in jobs]  # the same cuts for the same seed
+    assert all(not j.prefix for j in exploration_jobs(games, failed, samples=4, resume=0.0, step_limit=20, seed=0))

@@ -16,7 +16,9 @@ import torch
 import yaml
 
 from a3t.agents.scripted_actre import scripted_reason
+from a3t.envs.games import load_split
 from a3t.outcomes import summarize
+from a3t.stages.explore import exploration_jobs
 from a3t.stats import mcnemar_exact_p
 from a3t.trajectory import Trajectory, read_trajectories
 from tests.workflow import (
@@ -103,6 +105,26 @@ def test_exploration_with_the_scripted_actre(tiny_run, tmp_path):
                 assert action.source == "sampled" and thought.action == "think: " + scripted_reason(before, action.action)
                 pairs += 1
     assert pairs > 0
+
+
+def test_exploration_resumes_the_agents_failed_episodes(tiny_run, tmp_path):
+    """--resume 1: every sample replays its task's failed rollout up to a cut, then explores; the manifest counts them."""
+    res = tiny_run / "results"
+    rollouts = {t.task_id: t for t in read_trajectories(res / "round1" / "rollouts" / "train.jsonl") if not t.won}
+    args = ["--base", str(res / "base_model"), "--adapter", str(res / "round0" / "adapter"), "--merge", "--quantize"]
+    args += ["--rollouts", str(res / "round1" / "rollouts" / "train.jsonl"), "--games", str(res / "games/train/manifest.csv")]
+    args += ["--out", str(tmp_path / "explore.jsonl"), "--samples", "2", "--resume", "1", "--step-limit", "12", "--workers", "0"]
+    proc = subprocess.run([sys.executable, "-m", "a3t.stages.explore", *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trajs = list(read_trajectories(tmp_path / "explore.jsonl"))
+    assert rollouts and len(trajs) == 2 * len(rollouts)
+    games = {g.task_id: g for g in load_split(res / "games/train/manifest.csv")}
+    cuts = {(j.game.task_id, j.sample): len(j.prefix) for j in exploration_jobs(games, rollouts, 2, 1.0, 12, seed=0)}
+    for t in trajs:
+        cut = cuts[t.task_id, t.sample]
+        assert 1 <= cut <= 6 and t.steps[:cut] == rollouts[t.task_id].steps[:cut]  # replayed as the agent played it
+    counts = json.loads((tmp_path / "manifest.json").read_text())["counts"]
+    assert counts["resumed"]["episodes"] == len(trajs) and counts["resumed"]["successes"] == counts["successes"]
 
 
 def test_second_run_has_nothing_to_do(tiny_run):

@@ -261,6 +261,13 @@ class ExploreConfig:
         "to the last (nearest) or any (uniform)",
         enum=("uniform", "nearest"),
     )
+    resume: float = setting(
+        0.0,
+        "share of a failed task's samples that continue the agent's own failed episode from a step of it (drawn in its "
+        "first half of env.step_limit), not from the start",
+        minimum=0,
+        maximum=1,
+    )
     temperature: float = setting(0.0, "the agent's own sampling temperature (0: greedy)", minimum=0)
     actre: str = setting(
         "scripted",

@@ -2,7 +2,8 @@
 
 A player has ``start(slot, game, trajectory, rng)`` and ``act({slot: trajectory}, {slot: admissible})``
 returning ``{slot: (action, source)}``, or ``None`` as the action to end an episode early.
-Episodes join the batch as slots free up; results come back in job order.
+Episodes join the batch as slots free up; results come back in job order. A job with a ``prefix`` replays
+those steps first (the games are deterministic), and the player acts from the state they lead to.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from a3t.trajectory import Step, Trajectory
 class Job:
     game: Game
     sample: int = 0
+    prefix: tuple[Step, ...] = ()  # steps replayed before the player acts: the episode resumes after them
 
 
 class Player(Protocol):
@@ -55,6 +57,7 @@ def run_episodes(
     wins: dict[str, int] = {}
     queue = list(range(len(jobs)))[::-1]
     live: dict[int, int] = {}  # slot -> job index
+    replay: dict[int, list[Step]] = {}  # slot -> its job's prefix steps still to replay
     trajs: dict[int, Trajectory] = {}
     admissible: dict[int, list[str]] = {}
     with tqdm(total=len(jobs), desc=desc, unit="ep", mininterval=5) as bar:
@@ -76,8 +79,14 @@ def run_episodes(
                     g.task_id, g.task_type, g.goal, first.observation, origin=origin, round=round, sample=job.sample, split=split
                 )
                 admissible[slot] = first.admissible
+                replay[slot] = list(job.prefix)
                 player.start(slot, g, trajs[slot], episode_rng(seed, g.task_id, job.sample))
-            choices = player.act({s: trajs[s] for s in live}, {s: admissible[s] for s in live})
+            acting = [s for s in live if not replay[s]]
+            choices = player.act({s: trajs[s] for s in acting}, {s: admissible[s] for s in acting}) if acting else {}
+            for slot in live:
+                if replay[slot]:
+                    step = replay[slot].pop(0)
+                    choices[slot] = (step.action, step.source)
             finished = [s for s, (action, _) in choices.items() if action is None]
             results_now = env.step({s: a for s, (a, _) in choices.items() if a is not None})
             for slot, res in results_now.items():

@@ -14,6 +14,11 @@ sampled action gets its reason from ActRe and enters the trajectory as the ReAct
 is the scripted teacher (``--actre scripted``), the prompted one (``endpoint``), or the agent's own
 model (``self``), which then shares the agent's batched ``generate`` of each step. ``--shard IofN``
 explores one shard of the failed tasks (a3t.shards; the workflow gathers them).
+
+With ``--resume R``, the last R of each task's samples do not start afresh: they replay the agent's own
+failed episode up to a step drawn uniformly in the first half of the step limit, then explore from there
+(a task the agent half-solved, such as the first object of a pick-two placed, keeps that progress). The
+composed trajectory holds the replayed steps too, so a success is an episode from the start.
 """
 
 from __future__ import annotations
@@ -141,8 +146,31 @@ class ExplorePlayer:
         return out
 
 
-def failed_tasks(rollouts: Path) -> list[str]:
-    return sorted({t.task_id for t in read_trajectories(rollouts) if not t.won})
+def failed_tasks(rollouts: Path) -> dict[str, Trajectory]:
+    """Each task the agent failed, with its (first) failed episode, by sorted task id."""
+    failed: dict[str, Trajectory] = {}
+    for t in read_trajectories(rollouts):
+        if not t.won:
+            failed.setdefault(t.task_id, t)
+    return dict(sorted(failed.items()))
+
+
+def exploration_jobs(
+    games: dict, failed: dict[str, Trajectory], samples: int, resume: float, step_limit: int, seed: int
+) -> list[Job]:
+    """Each failed task's ``samples`` jobs, sample-major (early stop bites); the last ``round(resume * samples)`` of
+    a task resume its failed episode after a step drawn uniformly in ``1 .. min(steps - 1, step_limit // 2)``."""
+    fresh = samples - round(resume * samples)
+    jobs = []
+    for k in range(samples):
+        for task, traj in failed.items():
+            last = min(len(traj.steps) - 1, step_limit // 2)
+            if k < fresh or last < 1:
+                jobs.append(Job(games[task], sample=k))
+                continue
+            cut = random.Random(f"{seed}/{task}/{k}/resume").randint(1, last)
+            jobs.append(Job(games[task], sample=k, prefix=tuple(traj.steps[:cut])))
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,11 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--games", required=True, type=Path, help="the training split's manifest.csv")
     p.add_argument("--out", required=True, type=Path, help="composed trajectories JSONL")
     p.add_argument("--round", type=int, default=1)
-    for key in ("samples", "early_stop", "p_sample", "forced", "temperature", "actre"):
+    for key in ("samples", "early_stop", "p_sample", "forced", "resume", "temperature", "actre"):
         add_setting(p, f"explore.{key}")
     p.add_argument("--shard", default="1of1", help="IofN: explore the I-th of N shards of the failed tasks (by sorted task id)")
     add_endpoint_args(p)
     args = parse_stage_args(p, argv)
+    if not 0.0 <= args.resume <= 1.0:
+        raise A3TError(f"--resume must be in [0, 1], got {args.resume}")
     if not 0.0 <= args.p_sample <= 1.0:
         raise A3TError(f"--p-sample must be in [0, 1], got {args.p_sample}")
     if args.samples < 1:
@@ -164,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     compute = hardware.resolve_arg(args)
     games = {g.task_id: g for g in load_split(args.games)}
-    failed = shard_of(failed_tasks(args.rollouts), args.shard)
+    agent_failures = failed_tasks(args.rollouts)
+    failed = shard_of(list(agent_failures), args.shard)
     unknown = [t for t in failed if t not in games]
     if unknown:
         raise A3TError(f"{args.rollouts}: tasks not in {args.games}: {unknown[:5]}")
@@ -175,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         agent = agent_from_args(args, args.temperature)
         actre = EndpointActRe(endpoint) if endpoint else ScriptedActRe() if args.actre == "scripted" else agent
         player = ExplorePlayer(agent, actre, args.p_sample, forced_nearest=args.forced == "nearest")
-        jobs = [Job(games[t], sample=k) for k in range(args.samples) for t in failed]  # sample-major: early stop bites
+        mine = {t: agent_failures[t] for t in failed}
+        jobs = exploration_jobs(games, mine, args.samples, args.resume, args.step_limit, args.seed)
         with BatchEnv(workers=args.workers, step_limit=args.step_limit) as env:
             trajs = run_episodes(
                 jobs, player, env, args.batch_size, args.seed, origin="explore", round=args.round,
@@ -183,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
             )  # fmt: skip
     write_trajectories(args.out, trajs)
     counts = exploration_counts(trajs, len(failed))
+    resumed = {(j.game.task_id, j.sample) for j in jobs if j.prefix} if failed else set()
+    if resumed:
+        counts["resumed"] = exploration_counts([t for t in trajs if (t.task_id, t.sample) in resumed], len(failed))
     if failed:
         counts["engine"] = agent.engine_line
     if endpoint is not None:
