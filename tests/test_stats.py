@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from a3t.stats import mcnemar_exact_p, wilson_interval
+from a3t.stats import holm, mcnemar_exact_p, wilson_interval
 
 
 def test_wilson_interval_matches_the_formula_and_stays_in_0_1():
@@ -22,3 +22,11 @@ def test_wilson_interval_matches_the_formula_and_stays_in_0_1():
 )
 def test_mcnemar_exact_p_is_the_two_sided_binomial_test_of_the_discordant_games(gained, lost, p):
     assert mcnemar_exact_p(gained, lost) == p  # by hand: 2 * sum_{i <= min} C(n, i) / 2^n, at most 1
+
+
+def test_holm_multiplies_the_ith_smallest_by_m_minus_i_and_keeps_the_order():
+    # the 2026-12-05 rounds 1..4 against round 0 (p of 81, 81, 87, 82 of 120 vs 72): by hand 4 x 0.017, then 3 x ...
+    assert holm([0.1, 0.2, 0.017, 0.12]) == [0.3, 0.3, 0.068, 0.3]
+    assert holm([0.01, 0.04]) == [0.02, 0.04]
+    assert holm([0.5, 0.9, 0.6]) == [1.0, 1.0, 1.0]  # capped at 1
+    assert holm([]) == [] and holm([0.03]) == [0.03]

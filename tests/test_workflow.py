@@ -395,6 +395,9 @@ def test_report_numbers_come_from_eval_json_and_manifests(tiny_run, tmp_path):
             else:
                 for column, value in zip(columns, (gained, lost, mcnemar_exact_p(gained, lost)), strict=True):
                     same(k, "all", column, value)
+                same(k, "all", f"{split}_holm_p", mcnemar_exact_p(gained, lost))  # one round tested: Holm's p is its own
+                same(k, "all", f"{split}_gained_vs_previous", gained)  # round 1's round before is round 0
+                same(k, "all", f"{split}_lost_vs_previous", lost)
         bench, seconds = res / "benchmarks" / d.name, defaultdict(float)  # a job's seconds: its last run's first column
         for tsv in bench.rglob("*.tsv"):
             last = tsv.read_text().strip().splitlines()[-1]

@@ -23,3 +23,15 @@ def mcnemar_exact_p(gained: int, lost: int) -> float:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n
     return round(min(1.0, 2 * tail), 4)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` for testing them together (each adjusted p, in the given order):
+    the i-th smallest times (m - i), kept non-decreasing, at most 1. It controls the family-wise error rate, as
+    Bonferroni does, and rejects at least as much."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = round(running, 4)
+    return adjusted

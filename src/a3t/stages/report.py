@@ -6,7 +6,9 @@ Every number is counted from the trajectories each round wrote (evaluation, roll
 dataset) and the accumulated-solved lists of its eval.json. Rows: one per round and task type, plus
 ``all``. Each evaluation split has its success's Wilson 95% interval and, from round 1 on, the
 comparison with the first round on the same games: the games only round k won (``gained``), those only
-the first round won (``lost``) and McNemar's exact p-value. The ``all`` row of summary.csv also has
+the first round won (``lost``) and McNemar's exact p-value, with Holm's adjustment for testing every
+round against the first (``holm_p``, the ``all`` rows); and with the round before (``gained_vs_previous``,
+``lost_vs_previous``: what a round forgets, per task type). The ``all`` row of summary.csv also has
 the minutes of the round's jobs by stage, summed over shards, from its Snakemake benchmarks
 (``results/benchmarks/round<k>``).
 Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
@@ -25,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from a3t.io import A3TError, atomic_write_text, read_json, run_cli
-from a3t.stats import mcnemar_exact_p, wilson_interval
+from a3t.stats import holm, mcnemar_exact_p, wilson_interval
 from a3t.trajectory import Trajectory, read_trajectories
 
 ALL = "all"
@@ -87,15 +89,24 @@ def job_minutes(benchmarks: Path) -> dict[str, float]:
     return out | {"minutes": round(float(seconds.sum()) / 60, 1)}
 
 
-def round_rows(d: Path, first: Path | None = None) -> list[dict]:
+def _discordant(now: list[Trajectory], then: list[Trajectory]) -> tuple[int, int]:
+    """(games only ``now`` won, games only ``then`` won), on the games both played."""
+    a, b = _won(now), _won(then)
+    same = a.keys() & b.keys()
+    return sum(a[g] and not b[g] for g in same), sum(b[g] and not a[g] for g in same)
+
+
+def round_rows(d: Path, first: Path | None = None, previous: Path | None = None) -> list[dict]:
     """The rows of one round directory (``results/round<k>``); stages a round lacks are left empty.
-    With ``first`` (the first round's directory), each split is compared with it on the same games."""
+    With ``first`` (the first round's directory), each split is compared with it on the same games; with
+    ``previous`` (the round before's), too."""
     k = int(d.name.removeprefix("round"))
     rows: dict[str, dict] = defaultdict(lambda: {"round": k})
     summary = read_json(d / "eval.json")["splits"]
     for split, s in summary.items():
         solved = set(s["accumulated"]["solved"])
         before = _by_type(_read(first / "eval" / f"{split}.jsonl")) if first else {}
+        last = _by_type(_read(previous / "eval" / f"{split}.jsonl")) if previous else {}
         for kind, trajs in _by_type(_read(d / "eval" / f"{split}.jsonl")).items():
             won = sum(t.won for t in trajs)
             low, high = wilson_interval(won, len(trajs))
@@ -107,11 +118,11 @@ def round_rows(d: Path, first: Path | None = None) -> list[dict]:
                 f"{split}_ci95_high": high,
                 f"{split}_accumulated": round(len({t.task_id for t in trajs} & solved) / len(trajs), 4),
             })  # fmt: skip
+            if kind in last:
+                gained, lost = _discordant(trajs, last[kind])
+                rows[kind].update({f"{split}_gained_vs_previous": gained, f"{split}_lost_vs_previous": lost})
             if kind in before:
-                now, then = _won(trajs), _won(before[kind])
-                same = now.keys() & then.keys()
-                gained = sum(now[g] and not then[g] for g in same)
-                lost = sum(then[g] and not now[g] for g in same)
+                gained, lost = _discordant(trajs, before[kind])
                 rows[kind].update({
                     f"{split}_gained": gained,
                     f"{split}_lost": lost,
@@ -140,14 +151,21 @@ def round_rows(d: Path, first: Path | None = None) -> list[dict]:
     return [{"task_type": kind, **row} for kind, row in sorted(rows.items(), key=lambda kv: (kv[0] != ALL, kv[0]))]
 
 
-EVAL_COLUMNS = ("_won", "_games", "_success", "_ci95_low", "_ci95_high", "_accumulated", "_gained", "_lost", "_mcnemar_p")
+EVAL_COLUMNS = ("_won", "_games", "_success", "_ci95_low", "_ci95_high", "_accumulated", "_gained", "_lost", "_mcnemar_p",
+                "_holm_p", "_gained_vs_previous", "_lost_vs_previous")  # fmt: skip
 
 
 def summary_table(rounds: list[Path]) -> pd.DataFrame:
-    """Every round's rows; rounds after the first are compared with the first on the same games."""
-    first = min(rounds, key=lambda d: int(d.name.removeprefix("round")))
-    table = pd.DataFrame([row for d in rounds for row in round_rows(d, first if d != first else None)])
+    """Every round's rows; rounds after the first are compared with the first and with the round before on the same
+    games, and the first comparison's p-values Holm-adjusted across those rounds (per split, the ``all`` rows)."""
+    rounds = sorted(rounds, key=lambda d: int(d.name.removeprefix("round")))
+    rows = [row for i, d in enumerate(rounds) for row in round_rows(d, *((rounds[0], rounds[i - 1]) if i else ()))]
+    table = pd.DataFrame(rows)
     splits = sorted({c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"})
+    for split in splits:
+        if f"{split}_mcnemar_p" in table:
+            tested = (table.task_type == ALL) & table[f"{split}_mcnemar_p"].notna()
+            table.loc[tested, f"{split}_holm_p"] = holm(list(table.loc[tested, f"{split}_mcnemar_p"]))
     evals = [f"{split}{suffix}" for split in sorted(splits, reverse=True) for suffix in EVAL_COLUMNS]
     order = ["round", "task_type", *evals, "train_success", "explored_tasks", "explore_episodes", "explore_successes",
              "explored_tasks_solved", "successes_per_explored_task", "dataset_positives", "dataset_negatives"]  # fmt: skip
@@ -161,7 +179,8 @@ def _count(value) -> str:
 
 def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The ``all`` rows as summary.md shows them: each split's success with its 95% interval, accumulated,
-    and against the first round on the same games (games gained and lost, McNemar's p)."""
+    against the first round on the same games (games gained and lost, McNemar's p, Holm's for all the rounds
+    tested), and against the round before (games gained and lost)."""
     rows = []
     splits = _eval_splits(table)
     for _, r in table[table.task_type == ALL].iterrows():
@@ -169,13 +188,20 @@ def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
         for split in splits:
             if pd.isna(r[f"{split}_success"]):  # a split this round did not play (eval.alfworld_rounds)
                 row |= {f"{split} (95% CI)": "", f"{split} accumulated": "", f"{split} vs first round": ""}
+                row[f"{split} vs round before"] = ""
                 continue
             low, high = r[f"{split}_ci95_low"], r[f"{split}_ci95_high"]
             row[f"{split} (95% CI)"] = f"{r[f'{split}_success']:.3f} [{low:.3f}, {high:.3f}]"
             row[f"{split} accumulated"] = f"{r[f'{split}_accumulated']:.3f}"
-            p = r.get(f"{split}_mcnemar_p")
+            p, adjusted = r.get(f"{split}_mcnemar_p"), r.get(f"{split}_holm_p")
             row[f"{split} vs first round"] = (
-                "" if p is None or pd.isna(p) else f"+{_count(r[f'{split}_gained'])} -{_count(r[f'{split}_lost'])}, p={p:.3g}"
+                ""
+                if p is None or pd.isna(p)
+                else f"+{_count(r[f'{split}_gained'])} -{_count(r[f'{split}_lost'])}, p={p:.3g} (Holm {adjusted:.3g})"
+            )
+            gained = r.get(f"{split}_gained_vs_previous")
+            row[f"{split} vs round before"] = (
+                "" if gained is None or pd.isna(gained) else f"+{_count(gained)} -{_count(r[f'{split}_lost_vs_previous'])}"
             )
         row["train"] = "" if pd.isna(r.get("train_success")) else f"{r['train_success']:.3f}"
         wins, episodes = r.get("explore_successes"), r.get("explore_episodes")
@@ -227,11 +253,17 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
         for k, row in these.iterrows():
             ax.annotate(f"{_count(row[f'{split}_won'])}/{_count(row[f'{split}_games'])}", (k, row[f"{split}_success"]),
                         textcoords="offset points", xytext=(0, -13), ha="center", fontsize=7, color="tab:blue")  # fmt: skip
+            p = row.get(f"{split}_mcnemar_p")
+            if p is not None and not pd.isna(p):  # against the first round: its gain, McNemar's p and Holm's
+                gain = int(row[f"{split}_gained"]) - int(row[f"{split}_lost"])
+                ax.annotate(f"{gain:+d} vs round {rounds[0]}\np={p:.2g}, Holm {row[f'{split}_holm_p']:.2g}",
+                            (k, row[f"{split}_ci95_high"]), textcoords="offset points", xytext=(0, 4), ha="center",
+                            fontsize=6.5, color="dimgrey")  # fmt: skip
         if split == "valid_unseen":
             for (label, value), dash in zip(sorted((reference or {}).items()), ((8, 3), (2, 2), (8, 2, 2, 2)), strict=False):
                 ax.axhline(value, color="grey", linewidth=1.2, linestyle=(0, dash), label=label)
         ax.set(title=f"{split}: {games[split]} games, success by round", xlabel="round", ylabel="success rate")
-        ax.set_ylim(-0.1, 1.02)  # room for the games-won labels under a 0
+        ax.set_ylim(-0.1, 1.12)  # room for the games-won labels under a 0 and the tests above a 1
         ax.set_xticks(rounds)
         ax.legend(fontsize=7, loc="best")
         heat = axes[1][column]
