@@ -1,4 +1,5 @@
-"""The ``a3t`` command: ``a3t show FILE`` prints trajectories readably, ``a3t verify [results]`` rechecks manifests."""
+"""The ``a3t`` command: ``a3t show FILE`` prints trajectories readably, ``a3t verify [results]`` rechecks manifests,
+``a3t pool RESULTS RESULTS ...`` pools runs of several seeds, each round against its own round 0."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 from a3t.io import run_cli
 
-COMMANDS = {"show": "a3t.show", "verify": "a3t.verify"}
+COMMANDS = {"show": "a3t.show", "verify": "a3t.verify", "pool": "a3t.pool"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,117 @@
+"""``a3t pool RESULTS RESULTS ...``: runs of one config with different seeds, each round against its own round 0, pooled.
+
+For every round k >= 1 that all the trees have, and each evaluation split they all played at round 0 and k:
+per tree, the games round k won and its round 0 did not (gained) and the reverse (lost), on the same games,
+with McNemar's exact p; pooled, the exact test of the summed discordant games. That is the conditional test
+of a McNemar stratified by seed: under the null, in every seed a discordant game is as likely gained as
+lost, so the pooled gains are binomial(gained + lost, 1/2). Holm's adjustment is over the rounds tested, per
+split. Then each tree's accumulated success at round k, and per task type the games won at round 0 and k
+(a type that falls; pick-two rising or not). Prints Markdown; ``--out`` writes it to a file too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+from a3t.io import A3TError, atomic_write_text, read_json
+from a3t.stats import holm, mcnemar_exact_p
+from a3t.trajectory import read_trajectories
+
+
+def outcomes(tree: Path, k: int, split: str) -> dict[str, tuple[str, bool]] | None:
+    """task id -> (task type, won) of round ``k``'s evaluation on ``split`` in ``tree``; None if it did not play it."""
+    path = tree / f"round{k}" / "eval" / f"{split}.jsonl"
+    return {t.task_id: (t.task_type, t.won) for t in read_trajectories(path)} if path.is_file() else None
+
+
+def rounds_of(tree: Path) -> set[int]:
+    return {int(d.name.removeprefix("round")) for d in tree.glob("round*") if (d / "eval.json").is_file()}
+
+
+def pooled_rows(trees: list[Path]) -> list[dict]:
+    """One row per (split, round k >= 1): each tree's gained/lost/p against its round 0, the pooled test, Holm's p."""
+    missing = [t for t in trees if 0 not in rounds_of(t)]
+    if missing:
+        raise A3TError(f"{missing[0]}: no round0/eval.json (a run's results/ folder was expected)")
+    common = set.intersection(*(rounds_of(t) for t in trees)) - {0}
+    splits = sorted(set.intersection(*(set(read_json(t / "round0" / "eval.json")["splits"]) for t in trees)))
+    rows = []
+    for split in splits:
+        first = [outcomes(t, 0, split) for t in trees]
+        tested = []
+        for k in sorted(common):
+            now = [outcomes(t, k, split) for t in trees]
+            if any(o is None for o in now):
+                continue  # a split some tree did not play at round k (eval.alfworld_rounds)
+            row = {"split": split, "round": k, "gained": 0, "lost": 0, "seeds": []}
+            for tree, before, after in zip(trees, first, now, strict=True):
+                same = before.keys() & after.keys()
+                gained = sum(after[g][1] and not before[g][1] for g in same)
+                lost = sum(before[g][1] and not after[g][1] for g in same)
+                accumulated = read_json(tree / f"round{k}" / "eval.json")["splits"][split]["accumulated"]
+                row["seeds"].append({
+                    "tree": str(tree), "won": sum(w for _, w in after.values()), "won_round0": sum(w for _, w in before.values()),
+                    "games": len(after), "gained": gained, "lost": lost, "p": mcnemar_exact_p(gained, lost),
+                    "accumulated": accumulated["won"], "per_type": per_type(before, after),
+                })  # fmt: skip
+                row["gained"] += gained
+                row["lost"] += lost
+            row["p"] = mcnemar_exact_p(row["gained"], row["lost"])
+            tested.append(row)
+        for row, adjusted in zip(tested, holm([r["p"] for r in tested]), strict=True):
+            row["holm_p"] = adjusted
+        rows += tested
+    return rows
+
+
+def per_type(before: dict[str, tuple[str, bool]], after: dict[str, tuple[str, bool]]) -> dict[str, tuple[int, int]]:
+    """task type -> (games won at round 0, games won at round k)."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for outcome, column in ((before, 0), (after, 1)):
+        for kind, won in outcome.values():
+            out[kind][column] += won
+    return {kind: (a, b) for kind, (a, b) in sorted(out.items())}
+
+
+def markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "No round >= 1 that every tree has evaluated.\n"
+    n = len(rows[0]["seeds"])
+    lines = [
+        "| split | round | " + " | ".join(f"tree {i + 1}: won (round 0), +/-, p, accumulated" for i in range(n))
+        + " | pooled +/- | pooled p | Holm p |",
+        "|" + "---|" * (n + 5),
+    ]  # fmt: skip
+    for r in rows:
+        seeds = " | ".join(
+            f"{s['won']}/{s['games']} ({s['won_round0']}), +{s['gained']} -{s['lost']}, p={s['p']:.3g}, "
+            f"{s['accumulated']}/{s['games']}"
+            for s in r["seeds"]
+        )
+        lines.append(
+            f"| {r['split']} | {r['round']} | {seeds} | +{r['gained']} -{r['lost']} | {r['p']:.3g} | {r['holm_p']:.3g} |"
+        )
+    lines += ["", "Games won per task type, round 0 -> round k, in each tree:", ""]
+    kinds = sorted({kind for r in rows for s in r["seeds"] for kind in s["per_type"]})
+    lines += ["| split | round | " + " | ".join(kinds) + " |", "|" + "---|" * (len(kinds) + 2)]
+    for r in rows:
+        cells = [
+            ", ".join(f"{s['per_type'].get(kind, (0, 0))[0]}->{s['per_type'].get(kind, (0, 0))[1]}" for s in r["seeds"])
+            for kind in kinds
+        ]
+        lines.append(f"| {r['split']} | {r['round']} | " + " | ".join(cells) + " |")
+    trees = ", ".join(f"{i + 1}: {s['tree']}" for i, s in enumerate(rows[0]["seeds"]))
+    return "\n".join(lines) + f"\n\nTrees {trees}. Pooled: McNemar's exact test on the discordant games summed over the trees.\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="a3t pool", description=__doc__.splitlines()[0])
+    p.add_argument("trees", nargs="+", type=Path, help="results/ folders of runs that differ only in their seed")
+    p.add_argument("--out", type=Path, help="also write the Markdown here")
+    args = p.parse_args(argv)
+    text = markdown(pooled_rows(args.trees))
+    print(text, end="")
+    if args.out:
+        atomic_write_text(args.out, text)
