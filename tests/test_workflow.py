@@ -558,7 +558,13 @@ def test_success_plot_shows_intervals_and_counts_per_type(tiny_run):
         labels = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
         assert labels["single trial"] == list(overall[f"{split}_success"])
         assert labels["accumulated (solved by any round so far)"] == list(overall[f"{split}_accumulated"])
-        assert [t.get_text() for t in ax.texts] == _won_of_games(overall, split)
+        won_of_games = [t.get_text() for t in ax.texts if "vs round" not in t.get_text()]
+        assert won_of_games == _won_of_games(overall, split)
+        tests = [t.get_text() for t in ax.texts if "vs round" in t.get_text()]  # round 1 against round 0, above its band
+        r1 = overall.set_index("round").loc[1]
+        gain = int(r1[f"{split}_gained"] - r1[f"{split}_lost"])
+        p, adjusted = r1[f"{split}_mcnemar_p"], r1[f"{split}_holm_p"]
+        assert tests == [f"{gain:+d} vs round 0\np={p:.2g}, Holm {adjusted:.2g}"]
         cells = sorted(t.get_text() for t in heat.texts)
         assert cells == sorted(_won_of_games(per_type, split)) and len(cells) == 4
         assert [t.get_text() for t in heat.get_yticklabels()] == ["pick_and_place_simple", "pick_heat_then_place_in_recep"]

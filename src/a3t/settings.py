@@ -252,7 +252,7 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class ExploreConfig:
-    samples: int = setting(2, "composed trajectories per failed task (paper 40)", minimum=1)
+    samples: int = setting(4, "composed trajectories per failed task (paper 40)", minimum=1)
     early_stop: int = setting(0, "stop a task after this many successes (0: never)", minimum=0)
     p_sample: float = setting(0.3, "probability of a sampled action at a step", minimum=0, maximum=1)
     forced: str = setting(
@@ -262,7 +262,7 @@ class ExploreConfig:
         enum=("uniform", "nearest"),
     )
     resume: float = setting(
-        0.0,
+        0.5,
         "share of a failed task's samples that continue the agent's own failed episode from a step of it (drawn in its "
         "first half of env.step_limit), not from the start",
         minimum=0,
