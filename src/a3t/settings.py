@@ -9,10 +9,11 @@ One dataclass per section of the workflow's config (``config/default.yaml``): :c
   by hand gets the default's value;
 - ``config/default.yaml`` names every key with the value here (a test checks it), with a comment a line.
 
-Adding a hyperparameter is one field here, then its line in ``default.yaml``, then the rule that passes it.
-Light (no torch): Snakemake's parse imports it. Its values reach jobs through the config, which each rule
-passes whole, so a job's signature (a3t.signatures) leaves this file out: editing a default reruns the jobs
-whose config value changed, no others.
+Adding a hyperparameter is one field here, then its line in ``default.yaml``, its key in the settings its
+rule passes (rules/common.smk ``settings``) and ``add_setting`` in the stage. Light (no torch): Snakemake's
+parse imports it. Its values reach jobs only as config values, in each rule's settings, so no job's code
+signature holds this file (a3t.sources.CONFIG_MODULES): editing a default reruns the jobs whose config value
+changed, no others.
 """
 
 from __future__ import annotations
