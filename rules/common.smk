@@ -11,6 +11,7 @@ from snakemake.iocontainers import Wildcards
 from a3t.config import canonical, typed_command_line, validate_config
 from a3t.hardware import choose_engine, choose_for_run, slow_warning
 from a3t.locate import resolve_base  # light: no torch while Snakemake parses
+from a3t.settings import nested
 from a3t.signatures import check, make_signature
 
 SCHEMA = workflow.source_path("../config/schema.yaml")
@@ -115,15 +116,8 @@ class Settings(dict):
 def settings(keys=(), values=None, base=None):
     """``base`` (a Settings) with the config's values of ``keys`` (dotted: ``env.step_limit``) and ``values`` (dotted
     key -> value: what the rule computes, e.g. a round's learning rate), nested as in the config."""
-    out = json.loads(json.dumps(base or {}))
     flat = {key: _config_value(key) for key in keys} | dict(values or {})
-    for key, value in flat.items():
-        *parents, last = key.split(".")
-        node = out
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[last] = value
-    return Settings(canonical(out))
+    return Settings(canonical(nested(flat, into=json.loads(json.dumps(base or {})))))
 
 
 def _config_value(key):

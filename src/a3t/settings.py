@@ -417,16 +417,21 @@ def _fits(value, hint) -> bool:
     return True  # a split's size: the schema checks it
 
 
-def _leaves(value, prefix: str = ""):
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from _leaves(item, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, value
+def dotted(value, prefix: str = "") -> dict[str, object]:
+    """A nested mapping's leaves by dotted key (``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}``); an empty mapping
+    is a leaf."""
+    if not (isinstance(value, dict) and value):
+        return {prefix: value}
+    out: dict[str, object] = {}
+    for key, item in value.items():
+        out |= dotted(item, f"{prefix}.{key}" if prefix else str(key))
+    return out
 
 
-def _nest(flat: dict[str, object]) -> dict:
-    out: dict = {}
+def nested(flat: dict[str, object], into: dict | None = None) -> dict:
+    """``flat``'s dotted keys as a nested mapping, set into ``into`` (changed in place) when given: :func:`dotted`
+    undone."""
+    out: dict = {} if into is None else into
     for path, value in sorted(flat.items()):
         *parents, last = path.split(".")
         node = out
@@ -453,7 +458,7 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None = N
         if not isinstance(slice_, dict):
             parser.error("--config: expected a JSON object of config keys")
         values = {}
-        for path, value in _leaves(slice_):
+        for path, value in dotted(slice_).items():
             if path not in keyed:
                 parser.error(f"--config: {path} is not a setting of this stage (its settings: {', '.join(sorted(keyed))})")
             if not _fits(value, lookup(path)[1]):
@@ -465,7 +470,7 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None = N
         parser.set_defaults(**values)
     args = parser.parse_args(argv)
     del args.config
-    args.settings = _nest({path: getattr(args, action.dest) for path, action in keyed.items()})
+    args.settings = nested({path: getattr(args, action.dest) for path, action in keyed.items()})
     return args
 
 

@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from a3t.io import atomic_write_json, dumps, read_json
+from a3t.settings import dotted
 from a3t.sources import ROOT, stage_sources
 
 SIGNATURES = Path("results/signatures")
@@ -89,20 +90,11 @@ def recorded(folder: Path) -> dict | None:
     return read_json_or_none(folder / MADE)
 
 
-def _flatten(value, prefix: str) -> dict[str, object]:
-    if isinstance(value, dict) and value:
-        out = {}
-        for key, item in value.items():
-            out |= _flatten(item, f"{prefix}.{key}" if prefix else str(key))
-        return out
-    return {prefix: value}
-
-
 def differences(old: dict, new: dict) -> list[str]:
     """What differs between two signatures of a job, one line each: ``params.settings.train.lr: 0.001 -> 0.002``,
     ``code a3t/stages/train.py (edited)``, ``the rule's shell command``."""
     lines = []
-    before, after = _flatten(old.get("params", {}), "params"), _flatten(new.get("params", {}), "params")
+    before, after = dotted(old.get("params", {}), "params"), dotted(new.get("params", {}), "params")
     for key in sorted(before.keys() | after.keys()):
         if before.get(key, "<absent>") != after.get(key, "<absent>"):
             lines.append(f"{key}: {json.dumps(before.get(key, '<absent>'))} -> {json.dumps(after.get(key, '<absent>'))}")
