@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from a3t.agents.prompts import keep_recent, messages, parse_action
-from a3t.io import A3TError, atomic_dir, atomic_write_text, read_jsonl
+from a3t.io import A3TError, atomic_dir, atomic_write_text, jsonl_path, read_jsonl
 from a3t.trajectory import Step, Trajectory, read_trajectories, write_trajectories
 
 
@@ -40,6 +42,19 @@ def test_truncated_jsonl_names_file_and_line(tmp_path):
         list(read_trajectories(path))
     with pytest.raises(A3TError, match="file not found"):
         list(read_jsonl(tmp_path / "missing.jsonl"))
+
+
+def test_gzipped_trajectories_read_as_they_are_and_a_cut_one_is_named(tmp_path):
+    path = tmp_path / "t.jsonl"
+    write_trajectories(path, [_traj(), _traj(False)] * 50)
+    gz = tmp_path / "t.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert jsonl_path(path) == path
+    path.unlink()
+    assert jsonl_path(path) == gz and list(read_trajectories(gz)) == [_traj(), _traj(False)] * 50
+    gz.write_bytes(gz.read_bytes()[:-40])  # an archive cut short: the last lines, the stream's end and its check
+    with pytest.raises(A3TError, match=rf"{gz}: unreadable after line \d+ .*truncated"):
+        list(read_trajectories(gz))
 
 
 def test_atomic_writes_leave_nothing_half_written(tmp_path):

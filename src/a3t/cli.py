@@ -1,5 +1,6 @@
 """The ``a3t`` command: ``a3t show FILE`` prints trajectories readably, ``a3t verify [results]`` rechecks manifests,
-``a3t pool RESULTS RESULTS ...`` pools runs of several seeds, each round against its own round 0."""
+``a3t pool RESULTS RESULTS ...`` pools runs of several seeds, each round against its own round 0, ``a3t archive RESULTS OUT``
+keeps a finished run small enough to commit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 from a3t.io import run_cli
 
-COMMANDS = {"show": "a3t.show", "verify": "a3t.verify", "pool": "a3t.pool"}
+COMMANDS = {"show": "a3t.show", "verify": "a3t.verify", "pool": "a3t.pool", "archive": "a3t.archive"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -71,22 +72,37 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
         yield obj
 
 
+def jsonl_path(path: str | Path) -> Path:
+    """``path``, or its gzipped sibling ``<path>.gz`` where only that exists (an archived run: a3t.archive)."""
+    path = Path(path)
+    gz = path.with_name(path.name + ".gz")
+    return gz if not path.is_file() and gz.is_file() else path
+
+
 def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Like :func:`read_jsonl`, with each object's line number."""
+    """Like :func:`read_jsonl`, with each object's line number; a ``.gz`` file is read through gzip."""
     path = Path(path)
     if not path.is_file():
         raise A3TError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise A3TError(f"{path}:{lineno}: not a JSON line ({err.msg}); is the file truncated?") from err
-            if not isinstance(obj, dict):
-                raise A3TError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield lineno, _json_object(path, lineno, line)
+        except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as err:
+            raise A3TError(f"{path}: unreadable after line {lineno} ({err}); is the file truncated?") from err
+
+
+def _json_object(path: Path, lineno: int, line: str) -> dict:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise A3TError(f"{path}:{lineno}: not a JSON line ({err.msg}); is the file truncated?") from err
+    if not isinstance(obj, dict):
+        raise A3TError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 @contextlib.contextmanager

@@ -50,6 +50,13 @@ def evaluation(trajs_by_split: dict[str, list[Trajectory]], round: int, previous
     return result
 
 
+def discordant(now: dict[str, bool], then: dict[str, bool]) -> tuple[int, int]:
+    """(games only ``now`` won, games only ``then`` won) on the games both played: task id -> won, each; McNemar's
+    counts of one round against another."""
+    same = now.keys() & then.keys()
+    return sum(now[g] and not then[g] for g in same), sum(then[g] and not now[g] for g in same)
+
+
 def exploration_counts(trajs: list[Trajectory], failed_tasks: int) -> dict:
     """An exploration's manifest counts: failed tasks explored, episodes, successes (per type), tasks solved."""
     won = Counter(t.task_type for t in trajs if t.won)

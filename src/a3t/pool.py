@@ -15,15 +15,20 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from a3t.io import A3TError, atomic_write_text, read_json
+from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json
+from a3t.outcomes import discordant
 from a3t.stats import holm, mcnemar_exact_p
 from a3t.trajectory import read_trajectories
 
 
 def outcomes(tree: Path, k: int, split: str) -> dict[str, tuple[str, bool]] | None:
     """task id -> (task type, won) of round ``k``'s evaluation on ``split`` in ``tree``; None if it did not play it."""
-    path = tree / f"round{k}" / "eval" / f"{split}.jsonl"
+    path = jsonl_path(tree / f"round{k}" / "eval" / f"{split}.jsonl")
     return {t.task_id: (t.task_type, t.won) for t in read_trajectories(path)} if path.is_file() else None
+
+
+def _won(outcome: dict[str, tuple[str, bool]]) -> dict[str, bool]:
+    return {task: won for task, (_, won) in outcome.items()}
 
 
 def rounds_of(tree: Path) -> set[int]:
@@ -47,9 +52,7 @@ def pooled_rows(trees: list[Path]) -> list[dict]:
                 continue  # a split some tree did not play at round k (eval.alfworld_rounds)
             row = {"split": split, "round": k, "gained": 0, "lost": 0, "seeds": []}
             for tree, before, after in zip(trees, first, now, strict=True):
-                same = before.keys() & after.keys()
-                gained = sum(after[g][1] and not before[g][1] for g in same)
-                lost = sum(before[g][1] and not after[g][1] for g in same)
+                gained, lost = discordant(_won(after), _won(before))
                 accumulated = read_json(tree / f"round{k}" / "eval.json")["splits"][split]["accumulated"]
                 row["seeds"].append({
                     "tree": str(tree), "won": sum(w for _, w in after.values()), "won_round0": sum(w for _, w in before.values()),

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from a3t.io import A3TError, atomic_write_text, read_json, run_cli
+from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json, run_cli
+from a3t.outcomes import discordant
 from a3t.stats import holm, mcnemar_exact_p, wilson_interval
 from a3t.trajectory import Trajectory, read_trajectories
 
@@ -42,6 +43,8 @@ def _by_type(trajs: list[Trajectory]) -> dict[str, list[Trajectory]]:
 
 
 def _read(path: Path) -> list[Trajectory]:
+    """The trajectories of a JSONL file (or of its ``.gz``, an archived run's); none if neither exists."""
+    path = jsonl_path(path)
     return list(read_trajectories(path)) if path.is_file() else []
 
 
@@ -89,13 +92,6 @@ def job_minutes(benchmarks: Path) -> dict[str, float]:
     return out | {"minutes": round(float(seconds.sum()) / 60, 1)}
 
 
-def _discordant(now: list[Trajectory], then: list[Trajectory]) -> tuple[int, int]:
-    """(games only ``now`` won, games only ``then`` won), on the games both played."""
-    a, b = _won(now), _won(then)
-    same = a.keys() & b.keys()
-    return sum(a[g] and not b[g] for g in same), sum(b[g] and not a[g] for g in same)
-
-
 def round_rows(d: Path, first: Path | None = None, previous: Path | None = None) -> list[dict]:
     """The rows of one round directory (``results/round<k>``); stages a round lacks are left empty.
     With ``first`` (the first round's directory), each split is compared with it on the same games; with
@@ -119,10 +115,10 @@ def round_rows(d: Path, first: Path | None = None, previous: Path | None = None)
                 f"{split}_accumulated": round(len({t.task_id for t in trajs} & solved) / len(trajs), 4),
             })  # fmt: skip
             if kind in last:
-                gained, lost = _discordant(trajs, last[kind])
+                gained, lost = discordant(_won(trajs), _won(last[kind]))
                 rows[kind].update({f"{split}_gained_vs_previous": gained, f"{split}_lost_vs_previous": lost})
             if kind in before:
-                gained, lost = _discordant(trajs, before[kind])
+                gained, lost = discordant(_won(trajs), _won(before[kind]))
                 rows[kind].update({
                     f"{split}_gained": gained,
                     f"{split}_lost": lost,
@@ -130,7 +126,7 @@ def round_rows(d: Path, first: Path | None = None, previous: Path | None = None)
                 })  # fmt: skip
     for kind, trajs in _by_type(_read(d / "rollouts" / "train.jsonl")).items():
         rows[kind]["train_success"] = round(sum(t.won for t in trajs) / len(trajs), 4)
-    if (d / "explore" / "trajectories.jsonl").is_file():
+    if jsonl_path(d / "explore" / "trajectories.jsonl").is_file():
         explored = _by_type(_read(d / "explore" / "trajectories.jsonl"))
         for kind in list(rows):
             trajs = explored.get(kind, [])
