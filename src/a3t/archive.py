@@ -56,7 +56,7 @@ def plan(results: Path, adapters: set[int]) -> tuple[list[tuple[Path, str]], lis
     for path in sorted(p for p in results.rglob("*") if p.is_file()):
         rel = path.relative_to(results)
         parts = rel.parts
-        if parts[0] in LEFT_OUT_DIRS or path.name.startswith("."):
+        if parts[0] in LEFT_OUT_DIRS or path.name.startswith(".") or rel == Path("README.md"):  # the tree's README: rewritten
             continue
         if parts[0] == "games" and not (len(parts) == 3 and path.name == "manifest.csv"):
             continue
