@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from a3t.stages.report import benchmark_jobs
+from a3t.job_times import benchmark_jobs
 
 GOAL_SPAN_S, GOAL_PEAK_MB, GOAL_NOOP_S = 30 * 60, 4096, 5.0
 

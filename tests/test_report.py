@@ -9,7 +9,8 @@ import re
 import pytest
 
 from a3t.io import A3TError
-from a3t.stages.report import benchmark_jobs, job_minutes, markdown_rows, summary_table
+from a3t.job_times import benchmark_jobs, job_minutes
+from a3t.stages.report import markdown_rows, summary_table
 from a3t.stats import holm, mcnemar_exact_p
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from a3t.io import A3TError, atomic_dir, atomic_write_text, read_json
-from a3t.stages.report import benchmark_jobs
+from a3t.job_times import benchmark_jobs
 
 LEFT_OUT_DIRS = ("signatures", "cache")  # top-level folders of a tree that are not archived
 SMALL = 1_000_000  # bytes: a file past this is left out unless it is trajectories or a chosen adapter
