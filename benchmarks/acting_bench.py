@@ -31,6 +31,7 @@ from a3t.agents.llm import LLMPlayer  # noqa: E402
 from a3t.agents.modeling import load_agent, load_tokenizer  # noqa: E402
 from a3t.envs.batch import BatchEnv  # noqa: E402
 from a3t.envs.games import load_split  # noqa: E402
+from a3t.outcomes import discordant  # noqa: E402
 from a3t.stages.export_gguf import main as export_gguf  # noqa: E402
 from a3t.stats import mcnemar_exact_p  # noqa: E402
 
@@ -95,8 +96,7 @@ def main() -> None:
         del player
     if {"torch", "llamacpp"} <= results.keys():
         a, b = results["torch"], results["llamacpp"]
-        gained = sum(y and not x for x, y in zip(a["outcomes"], b["outcomes"], strict=True))
-        lost = sum(x and not y for x, y in zip(a["outcomes"], b["outcomes"], strict=True))
+        gained, lost = discordant(dict(enumerate(b["outcomes"])), dict(enumerate(a["outcomes"])))  # the same games, in order
         rate = lambda r: r["env_steps"] / r["seconds"]  # noqa: E731
         results["mcnemar"] = {"llamacpp_only": gained, "torch_only": lost, "p": mcnemar_exact_p(gained, lost)}
         print(f"outcomes: llama.cpp alone won {gained}, torch alone {lost}: McNemar exact p = {results['mcnemar']['p']:.3f}")

@@ -42,6 +42,10 @@ def _gzip(src: Path, dest: Path) -> None:
         shutil.copyfileobj(f, z, 1 << 20)
 
 
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
 def _round(rel: Path) -> int | None:
     match = re.fullmatch(r"round(\d+)", rel.parts[0])
     return int(match.group(1)) if match else None
@@ -53,7 +57,7 @@ def plan(results: Path, adapters: set[int]) -> tuple[list[tuple[Path, str]], lis
     names are not listed)."""
     keep: list[tuple[Path, str]] = []
     left_out: list[Path] = []
-    for path in sorted(p for p in results.rglob("*") if p.is_file()):
+    for path in sorted(_files(results)):
         rel = path.relative_to(results)
         parts = rel.parts
         if parts[0] in LEFT_OUT_DIRS or path.name.startswith(".") or rel == Path("README.md"):  # the tree's README: rewritten
@@ -149,10 +153,11 @@ def archive(results: Path, out: Path, adapters: set[int], limit_mb: float) -> Pa
                 _gzip(results / rel, dest.with_name(dest.name + ".gz"))
             else:
                 shutil.copy2(results / rel, dest)
-        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        sizes = {p: p.stat().st_size for p in _files(tmp)}
+        size = sum(sizes.values())
         if size > limit_mb * 1e6:
-            largest = sorted((p for p in tmp.rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)[:5]
-            names = ", ".join(f"{p.relative_to(tmp)} ({p.stat().st_size / 1e6:.1f} MB)" for p in largest)
+            largest = sorted(sizes, key=sizes.get, reverse=True)[:5]
+            names = ", ".join(f"{p.relative_to(tmp)} ({sizes[p] / 1e6:.1f} MB)" for p in largest)
             raise A3TError(f"{out}: {size / 1e6:.1f} MB is over --limit-mb {limit_mb:g}; the largest: {names}")
         atomic_write_text(tmp / "README.md", readme(results, str(out), rounds, sorted(adapters), left_out, size))
     return out
@@ -173,5 +178,5 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit-mb", type=float, default=40.0, help="refuse an archive larger than this")
     args = p.parse_args(argv)
     out = archive(args.results, args.out, args.adapters, args.limit_mb)
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in _files(out))
     print(f"{out}: {size / 1e6:.1f} MB ({out / 'README.md'})")
