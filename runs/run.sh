@@ -6,7 +6,7 @@
 #   bash runs/run.sh 165f28b /work/run-default-seed1 --config seed=1
 set -euo pipefail
 commit=$1; dest=$2; shift 2
-args=$(printf '%q ' "$@")
+args=""; if (($#)); then args=$(printf '%q ' "$@"); fi   # printf alone turns no arguments into ''
 repo=$(git rev-parse --show-toplevel)
 test -x "$repo/.venv/bin/snakemake" || make -C "$repo" .venv/.installed
 test -e "$dest" || git -C "$repo" worktree add --detach "$dest" "$commit"
