@@ -562,9 +562,9 @@ def test_success_plot_shows_intervals_and_counts_per_type(tiny_run):
         assert won_of_games == _won_of_games(overall, split)
         tests = [t.get_text() for t in ax.texts if "vs round" in t.get_text()]  # round 1 against round 0, above its band
         r1 = overall.set_index("round").loc[1]
-        gain = int(r1[f"{split}_gained"] - r1[f"{split}_lost"])
+        gained, lost = int(r1[f"{split}_gained"]), int(r1[f"{split}_lost"])
         p, adjusted = r1[f"{split}_mcnemar_p"], r1[f"{split}_holm_p"]
-        assert tests == [f"{gain:+d} vs round 0\np={p:.2g}, Holm {adjusted:.2g}"]
+        assert tests == [f"+{gained} −{lost} vs round 0\np={p:.2g}, Holm {adjusted:.2g}"]
         cells = sorted(t.get_text() for t in heat.texts)
         assert cells == sorted(_won_of_games(per_type, split)) and len(cells) == 4
         assert [t.get_text() for t in heat.get_yticklabels()] == ["pick_and_place_simple", "pick_heat_then_place_in_recep"]

@@ -211,10 +211,11 @@ def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = Non
                         textcoords="offset points", xytext=(0, -13), ha="center", fontsize=7, color="tab:blue")  # fmt: skip
             p = row.get(f"{split}_mcnemar_p")
             if p is not None and not pd.isna(p):  # against the first round: its gain, McNemar's p and Holm's
-                gain = int(row[f"{split}_gained"]) - int(row[f"{split}_lost"])
-                ax.annotate(f"{gain:+d} vs round {rounds[0]}\np={p:.2g}, Holm {row[f'{split}_holm_p']:.2g}",
-                            (k, row[f"{split}_ci95_high"]), textcoords="offset points", xytext=(0, 4), ha="center",
-                            fontsize=6.5, color="dimgrey")  # fmt: skip
+                gained, lost = int(row[f"{split}_gained"]), int(row[f"{split}_lost"])
+                above = max(row[f"{split}_ci95_high"], row[f"{split}_accumulated"])  # clear of the band and the line
+                ax.annotate(f"+{gained} −{lost} vs round {rounds[0]}\np={p:.2g}, Holm {row[f'{split}_holm_p']:.2g}",
+                            (k, above), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=6.5,
+                            color="dimgrey", bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
         if split == "valid_unseen":
             for (label, value), dash in zip(sorted((reference or {}).items()), ((8, 3), (2, 2), (8, 2, 2, 2)), strict=False):
                 ax.axhline(value, color="grey", linewidth=1.2, linestyle=(0, dash), label=label)
