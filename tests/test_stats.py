@@ -18,7 +18,8 @@ def test_wilson_interval_matches_the_formula_and_stays_in_0_1():
 
 @pytest.mark.parametrize(
     "gained, lost, p",
-    [(0, 0, 1.0), (5, 5, 1.0), (0, 6, 0.0312), (6, 0, 0.0312), (3, 10, 0.0923), (0, 5, 0.0625), (1, 9, 0.0215)],
+    [(0, 0, 1.0), (5, 5, 1.0), (0, 6, 0.0312), (6, 0, 0.0312), (3, 10, 0.0923), (0, 5, 0.0625), (1, 9, 0.0215)]
+    + [(40, 10, 2.4e-05), (30, 0, 1.9e-09)],  # below 1e-4: 2 significant digits, never 0
 )
 def test_mcnemar_exact_p_is_the_two_sided_binomial_test_of_the_discordant_games(gained, lost, p):
     assert mcnemar_exact_p(gained, lost) == p  # by hand: 2 * sum_{i <= min} C(n, i) / 2^n, at most 1
@@ -30,3 +31,4 @@ def test_holm_multiplies_the_ith_smallest_by_m_minus_i_and_keeps_the_order():
     assert holm([0.01, 0.04]) == [0.02, 0.04]
     assert holm([0.5, 0.9, 0.6]) == [1.0, 1.0, 1.0]  # capped at 1
     assert holm([]) == [] and holm([0.03]) == [0.03]
+    assert holm([2.4e-05, 0.0153]) == [4.8e-05, 0.0153]  # a small p stays above 0 (two seeds pooled: +40/-10)

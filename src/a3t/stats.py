@@ -22,7 +22,7 @@ def mcnemar_exact_p(gained: int, lost: int) -> float:
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n
-    return round(min(1.0, 2 * tail), 4)
+    return _rounded_p(min(1.0, 2 * tail))
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -33,5 +33,10 @@ def holm(pvalues: list[float]) -> list[float]:
     adjusted, running = [0.0] * len(pvalues), 0.0
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = round(running, 4)
+        adjusted[i] = _rounded_p(running)
     return adjusted
+
+
+def _rounded_p(p: float) -> float:
+    """A p-value to 4 decimals, or to 2 significant digits below 1e-4: a small p never reads as 0."""
+    return round(p, 4) if p >= 1e-4 else float(f"{p:.2g}")
