@@ -6,7 +6,7 @@ import pytest
 
 from a3t.cli import main as a3t
 from a3t.io import A3TError
-from a3t.pool import pooled_rows
+from a3t.pool import pooled_figure, pooled_rows
 from a3t.stats import holm, mcnemar_exact_p
 from tests.test_report import write_round
 
@@ -36,6 +36,19 @@ def test_each_tree_against_its_round0_then_the_discordant_games_pooled(tmp_path,
     out = capsys.readouterr().out
     assert out == (tmp_path / "pooled.md").read_text() and "| valid_unseen | 2 | 7/12 (2), +6 -1" in out
     assert "| valid_unseen | 2 | 0->6, 1->1 | 2->1, 0->1 |" in out  # heat, then pick: tree a, tree b
+
+
+def test_the_plot_draws_each_tree_by_round_and_the_pooled_tests(tmp_path):
+    a = tree(tmp_path / "a" / "results", [{"pick-0", "pick-1"}, {"pick-0", "pick-1", "heat-0"}, {"pick-1", *GAMES[6:]}])
+    b = tree(tmp_path / "b", [{"heat-0"}, {"heat-0", "pick-0", "pick-1", "pick-2"}, {"heat-0", "pick-5"}])
+    rows = pooled_rows([a, b])
+    (ax,) = pooled_figure(rows).axes
+    lines = {line.get_label(): [round(y * 12) for y in line.get_ydata()] for line in ax.get_lines()}
+    assert lines == {"a": [2, 3, 7], "b": [1, 4, 2]}  # games won of 12 at rounds 0, 1, 2; a results/ is named by its run
+    tests = [t.get_text() for t in ax.texts if t.get_text().startswith("pooled")]
+    assert tests == [f"pooled +{r['gained']} −{r['lost']}\np={r['p']:.2g}, Holm {r['holm_p']:.2g}" for r in rows]
+    a3t(["pool", str(a), str(b), "--plot", str(tmp_path / "plots" / "pooled.png")])
+    assert (tmp_path / "plots" / "pooled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_folder_that_is_no_run_is_named(tmp_path):

@@ -26,6 +26,15 @@ def _remove_stale_temporaries(path: Path) -> None:
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 
+def save_figure(fig, path: Path) -> Path:
+    """A matplotlib ``fig`` as PNG at ``path``, written under a temporary name and renamed (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    return path
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)

@@ -6,7 +6,8 @@ with McNemar's exact p; pooled, the exact test of the summed discordant games. T
 of a McNemar stratified by seed: under the null, in every seed a discordant game is as likely gained as
 lost, so the pooled gains are binomial(gained + lost, 1/2). Holm's adjustment is over the rounds tested, per
 split. Then each tree's accumulated success at round k, and per task type the games won at round 0 and k
-(a type that falls; pick-two rising or not). Prints Markdown; ``--out`` writes it to a file too.
+(a type that falls; pick-two rising or not). Prints Markdown; ``--out`` writes it to a file too, ``--plot`` a
+figure: each tree's success by round, and the pooled test above each round.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json
+from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json, save_figure
 from a3t.outcomes import discordant
 from a3t.stats import holm, mcnemar_exact_p
 from a3t.trajectory import read_trajectories
@@ -109,12 +110,57 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + f"\n\nTrees {trees}. Pooled: McNemar's exact test on the discordant games summed over the trees.\n"
 
 
+def tree_label(tree: str) -> str:
+    """A tree's name on the plot: its folder, or the folder above a ``results/``."""
+    path = Path(tree)
+    return path.parent.name if path.name == "results" and path.parent.name else path.name
+
+
+def pooled_figure(rows: list[dict]):
+    """Per split, each tree's single-trial success by round (games won / games), one line per tree, and above
+    each round k >= 1 the pooled games gained and lost against round 0 with the pooled p and Holm's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    fig, axes = plt.subplots(1, len(splits), figsize=(6.5 * len(splits), 4.6), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        these = [r for r in rows if r["split"] == split]
+        rounds = [0] + [r["round"] for r in these]
+        for i, seed in enumerate(these[0]["seeds"]):
+            won = [seed["won_round0"]] + [r["seeds"][i]["won"] for r in these]
+            games = seed["games"]
+            ax.plot(rounds, [w / games for w in won], marker="o", linewidth=1.8, label=f"{tree_label(seed['tree'])}")
+            for k, w in zip(rounds, won, strict=True):
+                ax.annotate(f"{w}", (k, w / games), textcoords="offset points", xytext=(9, -3), fontsize=6.5,
+                            color=ax.lines[-1].get_color())  # fmt: skip
+        for r in these:
+            top = max(s["won"] / s["games"] for s in r["seeds"])
+            ax.annotate(f"pooled +{r['gained']} −{r['lost']}\np={r['p']:.2g}, Holm {r['holm_p']:.2g}", (r["round"], top),
+                        textcoords="offset points", xytext=(0, 8), ha="center", fontsize=6.5, color="dimgrey")  # fmt: skip
+        games = these[0]["seeds"][0]["games"]
+        ax.set(title=f"{split}: {games} games, each tree against its round 0", xlabel="round", ylabel="success rate")
+        ax.set_ylim(-0.05, 1.12)
+        ax.set_xticks(rounds)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="a3t pool", description=__doc__.splitlines()[0])
     p.add_argument("trees", nargs="+", type=Path, help="results/ folders of runs that differ only in their seed")
     p.add_argument("--out", type=Path, help="also write the Markdown here")
+    p.add_argument("--plot", type=Path, help="also draw each tree's success by round and the pooled tests (PNG)")
     args = p.parse_args(argv)
-    text = markdown(pooled_rows(args.trees))
+    rows = pooled_rows(args.trees)
+    text = markdown(rows)
     print(text, end="")
     if args.out:
         atomic_write_text(args.out, text)
+    if args.plot:
+        if not rows:
+            raise A3TError(f"{args.plot}: nothing to plot: no round >= 1 that every tree has evaluated")
+        save_figure(pooled_figure(rows), args.plot)

@@ -19,13 +19,12 @@ task type as a heat table), ``dataset.png`` (dataset growth) and ``exploration.p
 from __future__ import annotations
 
 import argparse
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 
-from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json, run_cli
+from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json, run_cli, save_figure
 from a3t.job_times import job_minutes
 from a3t.outcomes import discordant
 from a3t.stats import holm, mcnemar_exact_p, wilson_interval
@@ -171,14 +170,6 @@ def _eval_splits(table: pd.DataFrame) -> list[str]:
     return [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
 
 
-def _save(fig, path: Path) -> Path:
-    """``fig`` as PNG at ``path``, written under a temporary name and renamed (never half-written)."""
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
-    return path
-
-
 def success_figure(table: pd.DataFrame, reference: dict[str, float] | None = None):
     """The figure of success.png: per evaluation split, the overall single-trial success by round (games won /
     games at each point) with its Wilson 95% band and the accumulated success beside it (``reference`` lines on
@@ -252,7 +243,7 @@ def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = No
     out.mkdir(parents=True, exist_ok=True)
     overall = table[table.task_type == ALL].set_index("round")
     fig = success_figure(table, reference)
-    paths = [_save(fig, out / "success.png")]
+    paths = [save_figure(fig, out / "success.png")]
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -264,7 +255,7 @@ def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = No
     ax.set_xticks(list(overall.index))
     ax.legend()
     fig.tight_layout()
-    paths.append(_save(fig, out / "dataset.png"))
+    paths.append(save_figure(fig, out / "dataset.png"))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.8))
@@ -282,7 +273,7 @@ def plot(table: pd.DataFrame, out: Path, reference: dict[str, float] | None = No
         twin.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
     fig.tight_layout()
-    paths.append(_save(fig, out / "exploration.png"))
+    paths.append(save_figure(fig, out / "exploration.png"))
     plt.close(fig)
     return paths
 
