@@ -560,7 +560,7 @@ def test_success_plot_shows_intervals_and_counts_per_type(tiny_run):
         assert labels["accumulated (solved by any round so far)"] == list(overall[f"{split}_accumulated"])
         won_of_games = [t.get_text() for t in ax.texts if "vs round" not in t.get_text()]
         assert won_of_games == _won_of_games(overall, split)
-        tests = [t.get_text() for t in ax.texts if "vs round" in t.get_text()]  # round 1 against round 0, above its band
+        tests = [t.get_text() for t in ax.texts if "vs round" in t.get_text()]  # round 1 against round 0, above its band and line
         r1 = overall.set_index("round").loc[1]
         gained, lost = int(r1[f"{split}_gained"]), int(r1[f"{split}_lost"])
         p, adjusted = r1[f"{split}_mcnemar_p"], r1[f"{split}_holm_p"]

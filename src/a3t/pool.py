@@ -132,7 +132,7 @@ def pooled_figure(rows: list[dict]):
         for i, seed in enumerate(these[0]["seeds"]):
             won = [seed["won_round0"]] + [r["seeds"][i]["won"] for r in these]
             games = seed["games"]
-            ax.plot(rounds, [w / games for w in won], marker="o", linewidth=1.8, label=f"{tree_label(seed['tree'])}")
+            ax.plot(rounds, [w / games for w in won], marker="o", linewidth=1.8, label=tree_label(seed["tree"]))
             for k, w in zip(rounds, won, strict=True):
                 ax.annotate(f"{w}", (k, w / games), textcoords="offset points", xytext=(9, -3), fontsize=6.5,
                             color=ax.lines[-1].get_color())  # fmt: skip
