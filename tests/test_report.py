@@ -10,7 +10,7 @@ import pytest
 
 from a3t.io import A3TError
 from a3t.job_times import benchmark_jobs, job_minutes
-from a3t.stages.report import markdown_rows, summary_table
+from a3t.stages.report import markdown_rows, per_type_rows, summary_markdown, summary_table
 from a3t.stats import holm, mcnemar_exact_p
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -85,3 +85,10 @@ def test_rounds_against_the_first_with_holm_and_against_the_round_before(tmp_pat
         == f"+10 -2, p={mcnemar_exact_p(10, 2):.3g} (Holm {holm([0.25, mcnemar_exact_p(10, 2)])[1]:.3g})"
     )
     assert md.loc[2, "valid_unseen vs round before"] == "+7 -2" and md.loc[0, "valid_unseen vs round before"] == ""
+    kinds = per_type_rows(table.reset_index(), "valid_unseen").set_index("task type")
+    assert list(kinds.index) == ["heat", "pick", "all"]  # types sorted, "all" last
+    assert list(kinds.loc["pick"]) == ["10/10", "10/10 (+0 -0)", "8/10 (+0 -2)"]
+    assert list(kinds.loc["heat"]) == ["0/10", "3/10 (+3 -0)", "10/10 (+7 -0)"]
+    assert kinds.loc["all", "round 2"] == "18/20 (+7 -2)"
+    text = summary_markdown(table.reset_index())
+    assert text.index("vs first round") < text.index("Games won per task type on valid_unseen") < text.index("8/10 (+0 -2)")

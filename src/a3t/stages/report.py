@@ -11,7 +11,8 @@ round against the first (``holm_p``, the ``all`` rows); and with the round befor
 ``lost_vs_previous``: what a round forgets, per task type). The ``all`` row of summary.csv also has
 the minutes of the round's jobs by stage, summed over shards, from its Snakemake benchmarks
 (``results/benchmarks/round<k>``).
-Writes ``summary.csv``, the overall rows as Markdown (``summary.md``) and, with ``--plots``,
+Writes ``summary.csv``, the overall rows and each split's games won per task type as Markdown (``summary.md``)
+and, with ``--plots``,
 ``success.png`` (overall success by round with its 95% band and the accumulated success; games won per
 task type as a heat table), ``dataset.png`` (dataset growth) and ``exploration.png`` (exploration yield).
 """
@@ -166,6 +167,40 @@ def markdown_rows(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def per_type_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Each task type's games won / games on ``split``, one column per round, and from the second round on the games
+    gained and lost against the round before (what a round forgets, per type); ``all`` last."""
+    rounds = sorted(table["round"].unique())
+    indexed = table.set_index(["task_type", "round"])
+    rows = []
+    for kind in [*sorted(set(table.task_type) - {ALL}), ALL]:
+        row = {"task type": kind}
+        for k in rounds:
+            r = indexed.loc[(kind, k)] if (kind, k) in indexed.index else None
+            if r is None or pd.isna(r.get(f"{split}_won")):
+                row[f"round {k}"] = ""
+                continue
+            cell = f"{_count(r[f'{split}_won'])}/{_count(r[f'{split}_games'])}"
+            gained = r.get(f"{split}_gained_vs_previous")
+            if gained is not None and not pd.isna(gained):
+                cell += f" (+{_count(gained)} -{_count(r[f'{split}_lost_vs_previous'])})"
+            row[f"round {k}"] = cell
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """summary.md: the ``all`` rows (:func:`markdown_rows`), then per evaluation split the games won per task type
+    by round, with the games gained and lost against the round before (:func:`per_type_rows`)."""
+    parts = [markdown_rows(table).to_markdown(index=False)]
+    for split in _eval_splits(table):
+        parts += [
+            f"Games won per task type on {split}, by round (in brackets: games gained and lost against the round before):",
+            per_type_rows(table, split).to_markdown(index=False),
+        ]
+    return "\n\n".join(parts) + "\n"
+
+
 def _eval_splits(table: pd.DataFrame) -> list[str]:
     return [c.removesuffix("_success") for c in table.columns if c.endswith("_success") and c != "train_success"]
 
@@ -303,11 +338,10 @@ def main(argv: list[str] | None = None) -> None:
     reference = parse_reference(args.reference)
     table = summary_table(args.rounds)
     atomic_write_text(args.out, table.to_csv(index=False))
-    overall = markdown_rows(table)
-    atomic_write_text(args.out.with_suffix(".md"), overall.to_markdown(index=False) + "\n")
+    atomic_write_text(args.out.with_suffix(".md"), summary_markdown(table))
     if args.plots:
         plot(table, args.plots, reference)
-    print(overall.to_string(index=False))
+    print(markdown_rows(table).to_string(index=False))
 
 
 if __name__ == "__main__":
