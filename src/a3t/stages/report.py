@@ -12,9 +12,9 @@ round against the first (``holm_p``, the ``all`` rows); and with the round befor
 the minutes of the round's jobs by stage, summed over shards, from its Snakemake benchmarks
 (``results/benchmarks/round<k>``).
 Writes ``summary.csv``, the overall rows and each split's games won per task type as Markdown (``summary.md``)
-and, with ``--plots``,
-``success.png`` (overall success by round with its 95% band and the accumulated success; games won per
-task type as a heat table), ``dataset.png`` (dataset growth) and ``exploration.png`` (exploration yield).
+and, with ``--plots``, ``success.png`` (overall success by round with its 95% band and the accumulated success;
+games won per task type as a heat table), ``dataset.png`` (dataset growth) and ``exploration.png`` (exploration
+yield).
 """
 
 from __future__ import annotations
