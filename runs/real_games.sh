@@ -12,8 +12,9 @@ cd "$run"
 export PYTHONPATH=$run/src ALFWORLD_DATA=${ALFWORLD_DATA:-/work/shared/alfworld} OMP_WAIT_POLICY=PASSIVE
 games=results/games/alfworld_valid_seen/manifest.csv
 "$repo/.venv/bin/snakemake" --cores 2 "$games" --configfile config/experiments/smollm2-real.yaml
+first_shard=(results/round0/shards/eval/1of*/manifest.json)   # 1of2 in the default, 1of8 in a run with 8 shards
 settings=$("$repo/.venv/bin/python" -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["config"]["settings"]))' \
-  results/round0/shards/eval/1of2/manifest.json)
+  "${first_shard[0]}")
 for k in "${rounds[@]}"; do
   if test -f "$out/round$k/eval.json"; then echo "round $k: $out/round$k/eval.json is there already"; continue; fi
   test -d "results/round$k/adapter" || { echo "$run/results/round$k/adapter: no such adapter (has round $k finished?)" >&2; exit 2; }

@@ -34,7 +34,7 @@ def fake_repo_and_run(tmp_path: Path) -> tuple[Path, Path]:
         fake.write_text(text)
         fake.chmod(0o755)
     run = tmp_path / "run"
-    manifest = run / "results" / "round0" / "shards" / "eval" / "1of2" / "manifest.json"
+    manifest = run / "results" / "round0" / "shards" / "eval" / "1of8" / "manifest.json"  # any shard count
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"config": {"settings": SETTINGS}}))
     for k in (0, 4):
