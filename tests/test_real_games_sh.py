@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,9 @@ def fake_repo_and_run(tmp_path: Path) -> tuple[Path, Path]:
     return repo, run
 
 
-def start(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=repo, capture_output=True, text=True, timeout=60)
+def start(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=repo, capture_output=True, text=True, timeout=60, env=environ)
 
 
 def calls(path: Path) -> list[list[str]]:
@@ -68,6 +70,15 @@ def test_rounds_0_and_4_are_played_with_the_runs_settings_then_skipped(tmp_path)
     again = start(repo, str(run), str(out))  # resumed: both rounds are there
     assert again.returncode == 0 and len(calls(repo / "python-calls")) == 2
     assert "round 4: " in again.stdout and "is there already" in again.stdout
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="git")
+def test_compute_dtype_overrides_only_the_runs_dtype(tmp_path):
+    repo, run = fake_repo_and_run(tmp_path)
+    done = start(repo, str(run), str(tmp_path / "real"), "4", env={"COMPUTE_DTYPE": "float32"})
+    assert done.returncode == 0, done.stderr
+    (played,) = calls(repo / "python-calls")
+    assert json.loads(played[played.index("--config") + 1]) == {**SETTINGS, "model": {"compute_dtype": "float32"}}
 
 
 @pytest.mark.skipif(not shutil.which("git"), reason="git")
