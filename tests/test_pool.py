@@ -54,3 +54,12 @@ def test_the_plot_draws_each_tree_by_round_and_the_pooled_tests(tmp_path):
 def test_a_folder_that_is_no_run_is_named(tmp_path):
     with pytest.raises(A3TError, match="nothing: no round0/eval.json"):
         pooled_rows([tree(tmp_path / "a", [set(), {"pick-0"}]), tmp_path / "nothing"])
+
+
+def test_a_folder_beside_the_rounds_is_no_round(tmp_path):
+    a = tree(tmp_path / "a", [{"pick-0"}, {"pick-0", "pick-1"}])
+    write_round(tmp_path / "replay", 0, {g: True for g in GAMES})
+    (tmp_path / "replay" / "round0").rename(a / "round0-float32")  # a replay kept beside the rounds
+    b = tree(tmp_path / "b", [set(), {"heat-0"}])
+    (row,) = pooled_rows([a, b])
+    assert (row["round"], row["gained"], row["lost"]) == (1, 2, 0)

@@ -33,7 +33,9 @@ def _won(outcome: dict[str, tuple[str, bool]]) -> dict[str, bool]:
 
 
 def rounds_of(tree: Path) -> set[int]:
-    return {int(d.name.removeprefix("round")) for d in tree.glob("round*") if (d / "eval.json").is_file()}
+    """The rounds ``round<k>/`` of ``tree`` with an eval.json; other folders (``round0-float32/``) are not rounds."""
+    names = (d.name.removeprefix("round") for d in tree.glob("round*") if (d / "eval.json").is_file())
+    return {int(k) for k in names if k.isdigit()}
 
 
 def pooled_rows(trees: list[Path]) -> list[dict]:
