@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import re
 import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from a3t.io import A3TError, atomic_dir, atomic_write_text, read_json
+from a3t.io import A3TError, atomic_dir, atomic_write_text, read_json, round_number
 from a3t.job_times import benchmark_jobs
 
 LEFT_OUT_DIRS = ("signatures", "cache")  # top-level folders of a tree that are not archived
@@ -44,11 +43,6 @@ def _gzip(src: Path, dest: Path) -> None:
 
 def _files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
-
-
-def _round(rel: Path) -> int | None:
-    match = re.fullmatch(r"round(\d+)", rel.parts[0])
-    return int(match.group(1)) if match else None
 
 
 def plan(results: Path, adapters: set[int]) -> tuple[list[tuple[Path, str]], list[Path]]:
@@ -68,7 +62,7 @@ def plan(results: Path, adapters: set[int]) -> tuple[list[tuple[Path, str]], lis
             continue
         if path.suffix == ".jsonl":
             keep.append((rel, "gzip"))
-        elif path.name == ADAPTER_WEIGHTS and _round(rel) in adapters:
+        elif path.name == ADAPTER_WEIGHTS and round_number(rel.parts[0]) in adapters:
             keep.append((rel, "gzip"))
         elif path.stat().st_size > SMALL or path.name == ADAPTER_WEIGHTS:
             left_out.append(rel)
@@ -140,7 +134,7 @@ def archive(results: Path, out: Path, adapters: set[int], limit_mb: float) -> Pa
     """Write the archive of ``results`` to ``out`` (see the module docstring); returns ``out``."""
     if not (results / "summary.csv").is_file():
         raise A3TError(f"{results}: no summary.csv: archive a finished run (its report written), not a tree mid-run")
-    rounds = sorted(k for d in results.glob("round*") if (k := _round(Path(d.name))) is not None)
+    rounds = sorted(k for d in results.glob("round*") if (k := round_number(d.name)) is not None)
     missing = sorted(adapters - {k for k in rounds if (results / f"round{k}" / "adapter" / ADAPTER_WEIGHTS).is_file()})
     if missing:
         raise A3TError(f"--adapters: {results} has no adapter of round {missing[0]} (rounds: {rounds})")

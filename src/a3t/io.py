@@ -88,6 +88,12 @@ def jsonl_path(path: str | Path) -> Path:
     return gz if not path.is_file() and gz.is_file() else path
 
 
+def round_number(name: str) -> int | None:
+    """k of a results tree's ``round<k>`` folder name; None for any other name (``round0-float32``, ``games``)."""
+    k = name.removeprefix("round")
+    return int(k) if k != name and k.isdigit() else None
+
+
 def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Like :func:`read_jsonl`, with each object's line number; a ``.gz`` file is read through gzip."""
     path = Path(path)

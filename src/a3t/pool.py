@@ -16,7 +16,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json, save_figure
+from a3t.io import A3TError, atomic_write_text, jsonl_path, read_json, round_number, save_figure
 from a3t.outcomes import discordant
 from a3t.stats import holm, mcnemar_exact_p
 from a3t.trajectory import read_trajectories
@@ -34,8 +34,8 @@ def _won(outcome: dict[str, tuple[str, bool]]) -> dict[str, bool]:
 
 def rounds_of(tree: Path) -> set[int]:
     """The rounds ``round<k>/`` of ``tree`` with an eval.json; other folders (``round0-float32/``) are not rounds."""
-    names = (d.name.removeprefix("round") for d in tree.glob("round*") if (d / "eval.json").is_file())
-    return {int(k) for k in names if k.isdigit()}
+    rounds = (round_number(d.name) for d in tree.glob("round*") if (d / "eval.json").is_file())
+    return {k for k in rounds if k is not None}
 
 
 def pooled_rows(trees: list[Path]) -> list[dict]:
